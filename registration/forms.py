@@ -1,0 +1,122 @@
+"""Flask-WTF forms: field formats and their French messages. Rules live in services."""
+
+from __future__ import annotations
+
+import unicodedata
+
+from email_validator import EmailNotValidError, validate_email
+from flask_wtf import FlaskForm
+from wtforms import BooleanField, SelectMultipleField, StringField, TextAreaField
+from wtforms.validators import DataRequired, Length, Optional, ValidationError
+from wtforms.widgets import CheckboxInput, ListWidget
+
+
+def _strip(value: str | None) -> str | None:
+    return value.strip() if isinstance(value, str) else value
+
+
+def _no_control_characters(allow_newlines: bool = False):
+    # A newline in a name could inject an e-mail header; NUL breaks PostgreSQL text.
+    allowed = {"\n", "\r", "\t"} if allow_newlines else set()
+
+    def check(form, field) -> None:
+        value = field.data or ""
+        if any(unicodedata.category(c)[0] == "C" and c not in allowed for c in value):
+            raise ValidationError("Ce champ contient des caractères non autorisés.")
+
+    return check
+
+
+def _required(label: str):
+    return DataRequired(message=f"Renseignez {label}.")
+
+
+def _max(n: int):
+    return Length(max=n, message=f"{n} caractères au maximum.")
+
+
+class ProfessionalEmail(StringField):
+    """An e-mail address, normalised: IDNA domain, lower case. No DNS check (no network)."""
+
+    def pre_validate(self, form) -> None:
+        if not self.data:
+            return
+        try:
+            valid = validate_email(self.data, check_deliverability=False)
+        except EmailNotValidError:
+            raise ValidationError(
+                "Saisissez une adresse e-mail valide, au format nom@administration.gouv.fr."
+            ) from None
+        self.data = valid.normalized.lower()
+
+
+class MultiCheckboxField(SelectMultipleField):
+    widget = ListWidget(prefix_label=False)
+    option_widget = CheckboxInput()
+
+
+class RegistrationForm(FlaskForm):
+    first_name = StringField(
+        "Prénom",
+        filters=[_strip],
+        validators=[_required("votre prénom"), _max(100), _no_control_characters()],
+        render_kw={"autocomplete": "given-name"},
+    )
+    last_name = StringField(
+        "Nom",
+        filters=[_strip],
+        validators=[_required("votre nom"), _max(100), _no_control_characters()],
+        render_kw={"autocomplete": "family-name"},
+    )
+    email = ProfessionalEmail(
+        "Adresse e-mail professionnelle",
+        filters=[_strip],
+        validators=[
+            _required("votre adresse e-mail professionnelle"),
+            _max(254),
+            _no_control_characters(),
+        ],
+        render_kw={"autocomplete": "email", "type": "email", "spellcheck": "false"},
+        description="Format attendu : prenom.nom@administration.gouv.fr",
+    )
+    employer = StringField(
+        "Administration ou employeur",
+        filters=[_strip],
+        validators=[_required("votre administration"), _max(200), _no_control_characters()],
+        render_kw={"autocomplete": "organization"},
+        description="Exemple : Direction interministérielle du numérique",
+    )
+    job_title = StringField(
+        "Fonction",
+        filters=[_strip],
+        validators=[_required("votre fonction"), _max(200), _no_control_characters()],
+        render_kw={"autocomplete": "organization-title"},
+        description="Exemple : cheffe de projet numérique",
+    )
+    departments = MultiCheckboxField(
+        "Départements que vous souhaitez rencontrer au forum (facultatif)",
+        choices=[],
+        validate_choice=True,
+    )
+    accessibility_needs = TextAreaField(
+        "Besoins d’accessibilité (facultatif)",
+        filters=[_strip],
+        validators=[Optional(), _max(1000), _no_control_characters(allow_newlines=True)],
+        description="Exemple : boucle magnétique, accès en fauteuil roulant, interprète LSF",
+    )
+    certify_agent = BooleanField(
+        "Je certifie être agent public",
+        validators=[DataRequired(message="Cochez cette case pour certifier être agent public.")],
+    )
+    accept_privacy = BooleanField(
+        "J’ai pris connaissance de la notice sur les données personnelles",
+        validators=[
+            DataRequired(message="Cochez cette case après avoir lu la notice sur vos données.")
+        ],
+    )
+    # Honeypot: hidden from people, filled in by bots.
+    website = StringField("Site web", render_kw={"autocomplete": "off", "tabindex": "-1"})
+
+    def __init__(self, departments: tuple[str, ...] = (), **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.departments.choices = [(d, d) for d in departments]

@@ -1,0 +1,269 @@
+"""The outbox: every message is written in the transaction that causes it, delivered after.
+
+`queue()` renders a message from templates/email/ into the outbox table. After the response
+is sent, the request delivers what it queued; `flask outbox deliver` sends whatever is left,
+with exponential backoff. Rows are claimed with FOR UPDATE SKIP LOCKED on PostgreSQL (and
+under BEGIN IMMEDIATE on SQLite), so two deliverers never send the same message.
+"""
+
+from __future__ import annotations
+
+import smtplib
+from collections import Counter
+from dataclasses import dataclass
+from datetime import timedelta
+from email.utils import make_msgid, parseaddr
+from pathlib import Path
+
+from flask import Flask, current_app, g, has_request_context, render_template, url_for
+from flask_mail import Connection, Message
+from icalendar import Calendar
+from icalendar import Event as CalendarEvent
+from sqlalchemy import func, or_, select, update
+from sqlalchemy.orm import Session
+
+from . import clock
+from .content import Event
+from .dates import PARIS
+from .extensions import db, mail
+from .models import Attendee, OutboxMessage, OutboxStatus, Status
+
+SUBJECTS = {
+    "confirm_address": "Confirmez votre inscription : {title}",
+    "confirmed": "Inscription confirmée : {title}",
+    "waitlisted": "Vous êtes sur liste d’attente : {title}",
+    "promoted": "Une place s’est libérée pour vous : {title}",
+    "cancelled": "Inscription annulée : {title}",
+    "duplicate": "Rappel de votre inscription : {title}",
+    "reminder": "Rappel : {title}, bientôt",
+}
+STALE_CLAIM = timedelta(minutes=10)
+
+
+def external_url(endpoint: str, **values: object) -> str:
+    """An absolute link for a message, on the public address the service answers at."""
+    return current_app.config["PUBLIC_BASE_URL"].rstrip("/") + url_for(endpoint, **values)
+
+
+def _sender_domain() -> str:
+    return parseaddr(current_app.config["MAIL_DEFAULT_SENDER"])[1].rpartition("@")[2] or "localhost"
+
+
+def calendar_invite(event: Event, attendee: Attendee) -> str:
+    """An .ics invite with a VTIMEZONE and a UID stable for the registration."""
+    cal = Calendar()
+    cal.add("prodid", "-//DINUM//inscriptions//FR")
+    cal.add("version", "2.0")
+    cal.add("method", "PUBLISH")
+    entry = CalendarEvent()
+    entry.add("uid", f"{attendee.public_id}@{_sender_domain()}")
+    entry.add("dtstamp", clock.now())
+    entry.add("dtstart", event.start.astimezone(PARIS))
+    entry.add("dtend", (event.end or event.start + timedelta(hours=2)).astimezone(PARIS))
+    entry.add("summary", event.title)
+    entry.add("location", ", ".join(p for p in (event.place, event.address) if p))
+    entry.add("description", event.chapeau)
+    entry.add("url", external_url("public.event", slug=event.slug))
+    cal.add_component(entry)
+    cal.add_missing_timezones()
+    return cal.to_ical().decode("utf-8")
+
+
+def queue(session: Session, kind: str, event: Event, attendee: Attendee) -> OutboxMessage:
+    """Render a message for an attendee into the outbox, in the caller's transaction."""
+    from .services import confirm_token, manage_token
+
+    context = {
+        "event": event,
+        "attendee": attendee,
+        "event_url": external_url("public.event", slug=event.slug),
+        "manage_url": external_url("public.manage", slug=event.slug, token=manage_token(attendee)),
+        "confirm_url": external_url(
+            "public.confirm", slug=event.slug, token=confirm_token(attendee)
+        ),
+        "how_to_get_there": next(
+            (i.text for i in event.infos if i.label.lower().startswith("comment y aller")), ""
+        ),
+    }
+    with_invite = kind in {"confirmed", "reminder"} or (
+        kind == "promoted" and attendee.status == Status.CONFIRMED
+    )
+    now = clock.now()
+    message = OutboxMessage(
+        attendee_id=attendee.id,
+        kind=kind,
+        recipient=attendee.email,
+        subject=SUBJECTS[kind].format(title=event.title),
+        body_text=render_template(f"email/{kind}.txt", **context),
+        body_html=render_template(f"email/{kind}.html", **context),
+        ics=calendar_invite(event, attendee) if with_invite else None,
+        message_id=make_msgid(domain=_sender_domain()),
+        created_at=now,
+        next_attempt_at=now,
+    )
+    session.add(message)
+    session.flush()
+    if has_request_context():
+        g.setdefault("outbox_ids", []).append(message.id)
+    return message
+
+
+# --- Delivery -------------------------------------------------------------------------------
+
+
+class TimeoutConnection(Connection):
+    """Flask-Mail's connection opens SMTP without a timeout; a down server must not hang us."""
+
+    def configure_host(self) -> smtplib.SMTP:
+        timeout = current_app.config["MAIL_TIMEOUT"]
+        smtp_class = smtplib.SMTP_SSL if self.mail.use_ssl else smtplib.SMTP
+        host = smtp_class(self.mail.server, self.mail.port, timeout=timeout)
+        if self.mail.use_tls:
+            host.starttls()
+        if self.mail.username and self.mail.password:
+            host.login(self.mail.username, self.mail.password)
+        return host
+
+
+def _as_mail(row: OutboxMessage) -> Message:
+    message = Message(
+        subject=row.subject,
+        recipients=[row.recipient],
+        body=row.body_text,
+        html=row.body_html or None,
+        msgId=row.message_id,
+    )
+    if row.ics:
+        message.attach("invitation.ics", "text/calendar", row.ics.encode("utf-8"))
+    return message
+
+
+def _write_file(message: Message, row: OutboxMessage) -> None:
+    folder = Path(current_app.config["MAIL_FILE_DIR"])
+    folder.mkdir(parents=True, exist_ok=True)
+    name = f"{row.created_at:%Y%m%d-%H%M%S}-{row.id:06d}-{row.kind}.eml"
+    (folder / name).write_bytes(message.as_bytes())
+
+
+def _claim(ids: list[int] | None, limit: int) -> list[OutboxMessage]:
+    now = clock.now()
+    query = (
+        select(OutboxMessage)
+        .where(
+            or_(
+                (OutboxMessage.status == OutboxStatus.PENDING)
+                & (OutboxMessage.next_attempt_at <= now),
+                # a deliverer that died mid-send leaves a claim behind; take it over later
+                (OutboxMessage.status == OutboxStatus.SENDING)
+                & (OutboxMessage.claimed_at < now - STALE_CLAIM),
+            )
+        )
+        .order_by(OutboxMessage.id)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
+    if ids is not None:
+        query = query.where(OutboxMessage.id.in_(ids))
+    session = db.session
+    try:
+        rows = list(session.scalars(query))
+        for row in rows:
+            row.status = OutboxStatus.SENDING
+            row.claimed_at = now
+            row.attempts += 1
+        session.commit()
+    except BaseException:
+        session.rollback()
+        raise
+    return rows
+
+
+def _settle(row: OutboxMessage, error: str | None) -> str:
+    now = clock.now()
+    if error is None:
+        values = {"status": OutboxStatus.SENT, "sent_at": now, "last_error": ""}
+    elif row.attempts >= current_app.config["OUTBOX_MAX_ATTEMPTS"]:
+        values = {"status": OutboxStatus.FAILED, "last_error": error}
+    else:
+        backoff = timedelta(minutes=2 ** (row.attempts - 1))
+        values = {"status": OutboxStatus.PENDING, "last_error": error, "next_attempt_at": now + backoff}
+    db.session.execute(
+        update(OutboxMessage)
+        .where(OutboxMessage.id == row.id, OutboxMessage.status == OutboxStatus.SENDING)
+        .values(**values)
+    )
+    db.session.commit()
+    return str(values["status"])
+
+
+@dataclass(frozen=True)
+class DeliveryReport:
+    sent: int = 0
+    retrying: int = 0
+    failed: int = 0
+
+
+def deliver(ids: list[int] | None = None, limit: int = 200) -> DeliveryReport:
+    """Send pending messages (all of them, or only `ids`). Never raises for SMTP trouble."""
+    rows = _claim(ids, limit)
+    if not rows:
+        return DeliveryReport()
+    outcomes: Counter[str] = Counter()
+    if current_app.config["MAIL_BACKEND"] == "file":
+        for row in rows:
+            _write_file(_as_mail(row), row)
+            outcomes[_settle(row, None)] += 1
+        return DeliveryReport(sent=outcomes["sent"])
+    try:
+        with TimeoutConnection(mail) as connection:
+            for row in rows:
+                try:
+                    connection.send(_as_mail(row))
+                except (smtplib.SMTPException, OSError) as exc:
+                    outcomes[_settle(row, f"{type(exc).__name__}: {exc}")] += 1
+                else:
+                    outcomes[_settle(row, None)] += 1
+    except (smtplib.SMTPException, OSError) as exc:
+        # The server could not be reached: every message not yet settled goes back in line.
+        for row in rows:
+            if db.session.get(OutboxMessage, row.id).status == OutboxStatus.SENDING:
+                outcomes[_settle(row, f"{type(exc).__name__}: {exc}")] += 1
+    return DeliveryReport(
+        sent=outcomes["sent"], retrying=outcomes["pending"], failed=outcomes["failed"]
+    )
+
+
+def status_counts() -> tuple[dict[str, int], OutboxMessage | None]:
+    """Counts by state, and the last message that met an error."""
+    counts = dict(
+        db.session.execute(
+            select(OutboxMessage.status, func.count()).group_by(OutboxMessage.status)
+        ).all()
+    )
+    last_error = db.session.scalars(
+        select(OutboxMessage)
+        .where(OutboxMessage.last_error != "")
+        .order_by(OutboxMessage.id.desc())
+        .limit(1)
+    ).first()
+    return {str(s): counts.get(s, 0) for s in OutboxStatus}, last_error
+
+
+def init_app(app: Flask) -> None:
+    """After a response is sent, deliver what that request queued."""
+
+    @app.after_request
+    def deliver_after_response(response):
+        ids = g.pop("outbox_ids", None)
+        if ids:
+            flask_app = current_app._get_current_object()
+
+            def send() -> None:
+                with flask_app.app_context():
+                    try:
+                        deliver(ids)
+                    except Exception:  # the outbox keeps them for `flask outbox deliver`
+                        flask_app.logger.exception("Immediate delivery failed; left in the outbox")
+
+            response.call_on_close(send)
+        return response

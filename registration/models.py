@@ -1,0 +1,206 @@
+"""SQLAlchemy 2 typed models. Constraints are the last line of defence behind the services."""
+
+from __future__ import annotations
+
+import enum
+import secrets
+from datetime import UTC, datetime
+
+from sqlalchemy import (
+    JSON,
+    CheckConstraint,
+    DateTime,
+    Enum,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, registry, relationship
+
+
+class UTCDateTime(TypeDecorator):
+    """Aware datetimes, stored in UTC; SQLite hands them back naive, so they are re-tagged."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime refused: store aware datetimes")
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: datetime | None, dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class Base(DeclarativeBase):
+    registry = registry(
+        metadata=MetaData(
+            naming_convention={
+                "ix": "ix_%(column_0_label)s",
+                "uq": "uq_%(table_name)s_%(column_0_name)s",
+                "ck": "ck_%(table_name)s_%(constraint_name)s",
+                "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+                "pk": "pk_%(table_name)s",
+            }
+        ),
+        type_annotation_map={datetime: UTCDateTime},
+    )
+
+
+class Status(enum.StrEnum):
+    PENDING = "pending"  # holds a seat, address not yet confirmed
+    CONFIRMED = "confirmed"  # holds a seat
+    WAITLISTED = "waitlisted"  # no seat yet
+    CANCELLED = "cancelled"
+    EXPIRED = "expired"
+
+    @property
+    def label(self) -> str:
+        return STATUS_LABELS[self]
+
+
+STATUS_LABELS = {
+    Status.PENDING: "En attente de confirmation",
+    Status.CONFIRMED: "Confirmée",
+    Status.WAITLISTED: "Liste d’attente",
+    Status.CANCELLED: "Annulée",
+    Status.EXPIRED: "Expirée",
+}
+SEAT_HOLDING = (Status.PENDING, Status.CONFIRMED)
+ACTIVE = (Status.PENDING, Status.CONFIRMED, Status.WAITLISTED)
+
+
+def _str_enum(enum_class: type[enum.StrEnum], name: str) -> Enum:
+    """Stored as VARCHAR with a CHECK constraint: portable, and no ALTER TYPE to add a value."""
+    return Enum(
+        enum_class,
+        name=name,
+        native_enum=False,
+        create_constraint=True,
+        length=20,
+        values_callable=lambda e: [m.value for m in e],
+    )
+
+
+class EventState(Base):
+    """The database side of an event: what admins change, and the seat counter."""
+
+    __tablename__ = "events"
+    __table_args__ = (
+        CheckConstraint("seats_taken >= 0", name="seats_taken_non_negative"),
+        CheckConstraint("capacity IS NULL OR capacity >= 0", name="capacity_non_negative"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    slug: Mapped[str] = mapped_column(String(200), unique=True)
+    capacity: Mapped[int | None] = mapped_column(Integer)
+    seats_taken: Mapped[int] = mapped_column(default=0)
+    is_open: Mapped[bool] = mapped_column(default=True)
+    closed_message: Mapped[str] = mapped_column(Text, default="")
+    updated_at: Mapped[datetime]
+
+    @property
+    def seats_left(self) -> int | None:
+        return None if self.capacity is None else max(self.capacity - self.seats_taken, 0)
+
+
+class Attendee(Base):
+    __tablename__ = "attendees"
+    __table_args__ = (
+        UniqueConstraint("event_id", "email", name="uq_attendees_event_email"),
+        Index("ix_attendees_event_status", "event_id", "status"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    public_id: Mapped[str] = mapped_column(
+        String(32), unique=True, default=lambda: secrets.token_hex(16)
+    )
+    event_id: Mapped[int] = mapped_column(ForeignKey("events.id", ondelete="CASCADE"))
+    email: Mapped[str] = mapped_column(String(254))
+    first_name: Mapped[str] = mapped_column(String(100))
+    last_name: Mapped[str] = mapped_column(String(100))
+    employer: Mapped[str] = mapped_column(String(200))
+    job_title: Mapped[str] = mapped_column(String(200))
+    departments: Mapped[list[str]] = mapped_column(JSON, default=list)
+    accessibility_needs: Mapped[str] = mapped_column(Text, default="")
+    status: Mapped[Status] = mapped_column(_str_enum(Status, "attendee_status"))
+    email_confirmed_at: Mapped[datetime | None]
+    expires_at: Mapped[datetime | None]
+    reminded_at: Mapped[datetime | None]
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+    event: Mapped[EventState] = relationship()
+    history: Mapped[list[StatusChange]] = relationship(
+        back_populates="attendee", order_by="StatusChange.id", cascade="all, delete-orphan"
+    )
+
+    @property
+    def full_name(self) -> str:
+        return f"{self.first_name} {self.last_name}"
+
+
+class StatusChange(Base):
+    __tablename__ = "attendee_status_changes"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    attendee_id: Mapped[int] = mapped_column(
+        ForeignKey("attendees.id", ondelete="CASCADE"), index=True
+    )
+    status: Mapped[Status] = mapped_column(_str_enum(Status, "status_change_status"))
+    reason: Mapped[str] = mapped_column(String(200))
+    at: Mapped[datetime]
+
+    attendee: Mapped[Attendee] = relationship(back_populates="history")
+
+
+class OutboxStatus(enum.StrEnum):
+    PENDING = "pending"
+    SENDING = "sending"
+    SENT = "sent"
+    FAILED = "failed"
+
+
+class OutboxMessage(Base):
+    """A message owed to someone, written in the transaction that causes it."""
+
+    __tablename__ = "outbox"
+    __table_args__ = (Index("ix_outbox_status_next_attempt", "status", "next_attempt_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    attendee_id: Mapped[int | None] = mapped_column(
+        ForeignKey("attendees.id", ondelete="SET NULL"), index=True
+    )
+    kind: Mapped[str] = mapped_column(String(40))
+    recipient: Mapped[str] = mapped_column(String(254))
+    subject: Mapped[str] = mapped_column(String(300))
+    body_text: Mapped[str] = mapped_column(Text)
+    body_html: Mapped[str] = mapped_column(Text, default="")
+    ics: Mapped[str | None] = mapped_column(Text)
+    message_id: Mapped[str] = mapped_column(String(300), unique=True)
+    status: Mapped[OutboxStatus] = mapped_column(
+        _str_enum(OutboxStatus, "outbox_status"), default=OutboxStatus.PENDING
+    )
+    attempts: Mapped[int] = mapped_column(default=0)
+    last_error: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime]
+    next_attempt_at: Mapped[datetime]
+    claimed_at: Mapped[datetime | None]
+    sent_at: Mapped[datetime | None]
+
+
+def render_item(type_: str, obj: object, autogen_context) -> str | bool:
+    """Alembic autogenerate: UTCDateTime is a plain timezone-aware DateTime in the schema."""
+    if type_ == "type" and isinstance(obj, UTCDateTime):
+        return "sa.DateTime(timezone=True)"
+    return False
