@@ -19,6 +19,7 @@ node_modules/.installed: package.json
 	DSFR_ACCEPT_LICENSE=1 npm install --no-audit --no-fund --loglevel=error
 	touch $@
 
+run: export APP_ENV ?= development
 run: setup
 	$(BIN)/flask db upgrade
 	$(BIN)/flask run --host 127.0.0.1 --port 5000

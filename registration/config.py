@@ -57,6 +57,7 @@ def load(env: dict[str, str] | None = None, instance_path: str | Path = ROOT / "
         "SHOW_UNPUBLISHED": _bool(env.get("SHOW_UNPUBLISHED")),
         "FROZEN_NOW": parse_frozen_now(env.get("FROZEN_NOW")),
         "PUBLIC_BASE_URL": env.get("PUBLIC_BASE_URL", "http://127.0.0.1:5000"),
+        "TRUSTED_PROXIES": int(env.get("TRUSTED_PROXIES", "0")),
         "DSFR_DIST": env.get("DSFR_DIST", str(ROOT / "node_modules/@gouvfr/dsfr/dist")),
         # Registration
         "PENDING_HOLD_HOURS": int(env.get("PENDING_HOLD_HOURS", "24")),
