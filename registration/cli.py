@@ -79,5 +79,3 @@ def reminders_send(days: int) -> None:
 def register(app: Flask) -> None:
     for group in (outbox, registrations, reminders):
         app.cli.add_command(group)
-
-

@@ -303,7 +303,9 @@ class Site:
 
 
 def _files(content_dir: Path) -> tuple[list[Path], list[Path]]:
-    return sorted((content_dir / "agenda").glob("*.md")), sorted((content_dir / "pages").glob("*.md"))
+    return sorted((content_dir / "agenda").glob("*.md")), sorted(
+        (content_dir / "pages").glob("*.md")
+    )
 
 
 def load_site(content_dir: str | Path) -> Site:

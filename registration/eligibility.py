@@ -21,7 +21,9 @@ def domain_matches(domain: str, pattern: str) -> bool:
     wanted = pattern.lower().strip(".").split(".")
     if len(labels) < len(wanted):
         return False
-    return all(fnmatchcase(got, want) for got, want in zip(labels[-len(wanted) :], wanted, strict=True))
+    return all(
+        fnmatchcase(got, want) for got, want in zip(labels[-len(wanted) :], wanted, strict=True)
+    )
 
 
 def is_public_address(email: str, extra_patterns: tuple[str, ...] = ()) -> bool:

@@ -15,13 +15,18 @@ def _strip(value: str | None) -> str | None:
     return value.strip() if isinstance(value, str) else value
 
 
+def _is_control(char: str) -> bool:
+    category = unicodedata.category(char)
+    return category[0] == "C" or category in ("Zl", "Zp")  # controls, line separators
+
+
 def _no_control_characters(allow_newlines: bool = False):
     # A newline in a name could inject an e-mail header; NUL breaks PostgreSQL text.
     allowed = {"\n", "\r", "\t"} if allow_newlines else set()
 
     def check(form, field) -> None:
         value = field.data or ""
-        if any(unicodedata.category(c)[0] == "C" and c not in allowed for c in value):
+        if any(_is_control(c) and c not in allowed for c in value):
             raise ValidationError("Ce champ contient des caractères non autorisés.")
 
     return check
@@ -47,7 +52,8 @@ class ProfessionalEmail(StringField):
             raise ValidationError(
                 "Saisissez une adresse e-mail valide, au format nom@administration.gouv.fr."
             ) from None
-        self.data = valid.normalized.lower()
+        # IDNA form of the domain (ascii_email), unless the local part itself is not ASCII
+        self.data = (valid.ascii_email or valid.normalized).lower()
 
 
 class MultiCheckboxField(SelectMultipleField):

@@ -131,8 +131,8 @@ def _as_mail(row: OutboxMessage) -> Message:
         recipients=[row.recipient],
         body=row.body_text,
         html=row.body_html or None,
-        msgId=row.message_id,
     )
+    message.msgId = row.message_id  # fixed when queued: a retry keeps the same Message-ID
     if row.ics:
         message.attach("invitation.ics", "text/calendar", row.ics.encode("utf-8"))
     return message
@@ -186,7 +186,11 @@ def _settle(row: OutboxMessage, error: str | None) -> str:
         values = {"status": OutboxStatus.FAILED, "last_error": error}
     else:
         backoff = timedelta(minutes=2 ** (row.attempts - 1))
-        values = {"status": OutboxStatus.PENDING, "last_error": error, "next_attempt_at": now + backoff}
+        values = {
+            "status": OutboxStatus.PENDING,
+            "last_error": error,
+            "next_attempt_at": now + backoff,
+        }
     db.session.execute(
         update(OutboxMessage)
         .where(OutboxMessage.id == row.id, OutboxMessage.status == OutboxStatus.SENDING)

@@ -13,7 +13,13 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from flask import current_app
-from itsdangerous import BadSignature, SignatureExpired, URLSafeSerializer, URLSafeTimedSerializer
+from itsdangerous import (
+    BadSignature,
+    SignatureExpired,
+    TimestampSigner,
+    URLSafeSerializer,
+    URLSafeTimedSerializer,
+)
 from sqlalchemy import select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
@@ -109,7 +115,9 @@ def check_open(state: EventState, event: Event, now: datetime) -> None:
             message += " " + state.closed_message
         raise RegistrationClosed(message)
     if now >= event.deadline:
-        raise DeadlinePassed(f"Les inscriptions sont closes depuis le {datetime_fr(event.deadline)}")
+        raise DeadlinePassed(
+            f"Les inscriptions sont closes depuis le {datetime_fr(event.deadline)}"
+        )
 
 
 def check_eligible(email: str, event: Event) -> None:
@@ -258,8 +266,17 @@ def register_attendee(event: Event, registrant: Registrant) -> Outcome:
 # --- Links ----------------------------------------------------------------------------------
 
 
+class _ClockSigner(TimestampSigner):
+    """Token ages are measured on the one clock, like every other deadline."""
+
+    def get_timestamp(self) -> int:
+        return int(clock.now().timestamp())
+
+
 def _confirm_serializer() -> URLSafeTimedSerializer:
-    return URLSafeTimedSerializer(current_app.config["SECRET_KEY"], salt="confirm-address")
+    return URLSafeTimedSerializer(
+        current_app.config["SECRET_KEY"], salt="confirm-address", signer=_ClockSigner
+    )
 
 
 def _manage_serializer() -> URLSafeSerializer:
@@ -287,13 +304,15 @@ def _attendee_from(session: Session, state: EventState, public_id: str) -> Atten
 
 def confirm_attendee(event: Event, token: str) -> Attendee:
     """The agent clicked the link sent to their address: it is theirs."""
+    expired = InvalidLink(
+        "Ce lien de confirmation a expiré. Inscrivez-vous de nouveau si des places restent."
+    )
     max_age = current_app.config["PENDING_HOLD_HOURS"] * 3600
     try:
         public_id = _confirm_serializer().loads(token, max_age=max_age)
     except SignatureExpired:
-        raise InvalidLink(
-            "Ce lien de confirmation a expiré. Inscrivez-vous de nouveau si des places restent."
-        ) from None
+        event_state(event)  # records the expiry and moves the waiting list up
+        raise expired from None
     except BadSignature:
         raise InvalidLink("Ce lien de confirmation n’est pas valide.") from None
     with transaction() as session:
@@ -301,13 +320,7 @@ def confirm_attendee(event: Event, token: str) -> Attendee:
         state = lock_event(session, event)
         expire_overdue(session, event, state, now)
         attendee = _attendee_from(session, state, public_id)
-        if attendee.status == Status.EXPIRED:
-            raise InvalidLink(
-                "Ce lien de confirmation a expiré. Inscrivez-vous de nouveau si des places restent."
-            )
-        if attendee.status == Status.CANCELLED:
-            raise InvalidLink("Cette inscription a été annulée.")
-        if attendee.email_confirmed_at is None:
+        if attendee.status in ACTIVE and attendee.email_confirmed_at is None:
             attendee.email_confirmed_at = now
             attendee.expires_at = None
             if attendee.status == Status.PENDING:
@@ -318,7 +331,12 @@ def confirm_attendee(event: Event, token: str) -> Attendee:
                     StatusChange(status=attendee.status, reason="adresse confirmée", at=now)
                 )
                 mail.queue(session, "waitlisted", event, attendee)
-        return attendee
+    # Raised after the commit, so that the expiry found above is kept.
+    if attendee.status == Status.EXPIRED:
+        raise expired
+    if attendee.status == Status.CANCELLED:
+        raise InvalidLink("Cette inscription a été annulée.")
+    return attendee
 
 
 def attendee_for_link(event: Event, token: str) -> Attendee:

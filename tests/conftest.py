@@ -10,6 +10,7 @@ import os
 import shutil
 from datetime import datetime
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 import sqlalchemy as sa
@@ -116,9 +117,7 @@ def make_app(database_url, tmp_path):
     apps = []
 
     def build(**overrides):
-        app = create_app(
-            base_config(tmp_path, SQLALCHEMY_DATABASE_URI=database_url, **overrides)
-        )
+        app = create_app(base_config(tmp_path, SQLALCHEMY_DATABASE_URI=database_url, **overrides))
         apps.append(app)
         return app
 
@@ -212,5 +211,5 @@ def link_from(message: OutboxMessage, marker: str) -> str:
     """The first link in a message's text that contains `marker`, as a path."""
     for word in message.body_text.split():
         if marker in word:
-            return word.removeprefix("http://localhost")
+            return urlsplit(word)._replace(scheme="", netloc="").geturl()
     raise AssertionError(f"no link with {marker!r} in {message.body_text!r}")

@@ -111,10 +111,14 @@ Bonjour
         ("---\ntitle: Essai\n---\n", "event_start_date"),
         ("---\ntitle: Essai\nevent_start_date: le 3 mars\n---\n", "event_start_date"),
         (
-            "---\ntitle: Essai\nevent_start_date: 2024-03-01\ninscription:\n  places: beaucoup\n---\n",
+            "---\ntitle: Essai\nevent_start_date: 2024-03-01\n"
+            "inscription:\n  places: beaucoup\n---\n",
             "inscription.places",
         ),
-        ("---\ntitle: Essai\nevent_start_date: 2024-03-01\npublished: peut-être\n---\n", "published"),
+        (
+            "---\ntitle: Essai\nevent_start_date: 2024-03-01\npublished: peut-être\n---\n",
+            "published",
+        ),
     ],
 )
 def test_broken_files_name_the_file_and_the_key(tmp_path, text, key):
@@ -138,7 +142,9 @@ def test_a_file_broken_after_start_up_fails_the_page_with_the_file_and_key(make_
     shutil.copytree(CONTENT, content)
     app = make_app(CONTENT_DIR=str(content))
     path = content / "agenda" / EVENT_FILE.name
-    path.write_text(path.read_text("utf-8").replace("event_start_date: 2023", "event_start_date: x2023"))
+    path.write_text(
+        path.read_text("utf-8").replace("event_start_date: 2023", "event_start_date: x2023")
+    )
     response = app.test_client().get(f"/agenda/{SLUG}/")
     assert response.status_code == 500
     text = response.get_data(as_text=True)

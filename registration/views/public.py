@@ -173,7 +173,9 @@ LEGAL_PAGES = {
 }
 
 
-@bp.get("/<any(accessibilite, \"mentions-legales\", \"donnees-personnelles\", \"gestion-des-cookies\"):name>")
+@bp.get(
+    '/<any(accessibilite, "mentions-legales", "donnees-personnelles", "gestion-des-cookies"):name>'
+)
 def legal(name: str):
     return render_template(f"public/legal/{name}.html", title=LEGAL_PAGES[name])
 

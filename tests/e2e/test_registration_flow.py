@@ -1,0 +1,77 @@
+"""A person registers in chromium: mistakes first, then a valid form, then the e-mailed link."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from playwright.sync_api import expect
+
+from ..conftest import SLUG, attendees, link_from, outbox, set_capacity
+from .conftest import check_accessibility
+
+pytestmark = pytest.mark.e2e
+
+
+def tick(page, label: str) -> None:
+    """DSFR draws the checkbox on its label: a person clicks the label."""
+    box = page.get_by_label(label, exact=False).first
+    if not box.is_checked():
+        page.locator("label.fr-label", has_text=label).click()
+    expect(box).to_be_checked()
+
+
+def fill_valid(page, email="camille.durand@numerique.gouv.fr"):
+    page.get_by_role("textbox", name="Prénom").fill("Camille")
+    page.locator("#last_name").fill("Durand")
+    page.get_by_label("Adresse e-mail professionnelle").fill(email)
+    page.get_by_label("Administration ou employeur").fill("DINUM")
+    page.get_by_role("textbox", name="Fonction").fill("Cheffe de projet")
+    tick(page, "Etalab")
+    tick(page, "Je certifie être agent public")
+    tick(page, "J’ai pris connaissance de la notice")
+
+
+def test_register_with_mistakes_then_confirm(live_server, page, tmp_path):
+    page.goto(f"{live_server.url}/agenda/{SLUG}/inscription")
+    page.get_by_role("button", name="S’inscrire").click()
+    expect(page).to_have_title(re.compile("^Erreur : "))
+    expect(page.locator("#resume-erreurs")).to_contain_text("Le formulaire contient")
+    first_name = page.get_by_role("textbox", name="Prénom")
+    expect(first_name).to_have_attribute("aria-invalid", "true")
+    expect(page.locator("#first_name-erreur")).to_have_text("Renseignez votre prénom.")
+    check_accessibility(page, tmp_path, "formulaire-erreurs")
+
+    # A private address: explained, nothing lost.
+    fill_valid(page, email="camille@gmail.com")
+    page.get_by_role("button", name="S’inscrire").click()
+    expect(page.locator("#eligibilite")).to_contain_text("réservé aux agents publics")
+    expect(page.get_by_role("textbox", name="Fonction")).to_have_value("Cheffe de projet")
+    check_accessibility(page, tmp_path, "formulaire-eligibilite")
+
+    expect(page.get_by_label("Je certifie être agent public")).to_be_checked()
+    page.get_by_label("Adresse e-mail professionnelle").fill("camille.durand@numerique.gouv.fr")
+    page.get_by_role("button", name="S’inscrire").click()
+    expect(page.locator("h1")).to_have_text("Vérifiez votre messagerie")
+    expect(page.locator("#resultat")).to_contain_text("camille.durand@numerique.gouv.fr")
+    expect(page.locator("#courriels-demo")).to_contain_text(".eml")
+    check_accessibility(page, tmp_path, "inscription-envoyee")
+
+    [message] = outbox(live_server.app, "confirm_address")
+    page.goto(live_server.url + link_from(message, "/confirmer/"))
+    check_accessibility(page, tmp_path, "confirmer")
+    page.get_by_role("button", name="Confirmer mon inscription").click()
+    expect(page.locator("#statut-inscription")).to_contain_text("Confirmée")
+    check_accessibility(page, tmp_path, "mon-inscription")
+    [attendee] = attendees(live_server.app)
+    assert attendee.departments == ["Etalab"]
+
+
+def test_a_full_event_says_so_before_and_after(live_server, page, tmp_path):
+    set_capacity(live_server.app, 0)
+    page.goto(f"{live_server.url}/agenda/{SLUG}/inscription")
+    expect(page.locator("#liste-attente")).to_contain_text("Toutes les places sont prises")
+    check_accessibility(page, tmp_path, "formulaire-complet")
+    fill_valid(page)
+    page.get_by_role("button", name="Rejoindre la liste d’attente").click()
+    expect(page.locator("#resultat-liste-attente")).to_be_visible()
