@@ -79,6 +79,8 @@ def load(env: dict[str, str] | None = None, instance_path: str | Path = ROOT / "
             "MAIL_DEFAULT_SENDER", "Inscriptions DINUM <ne-pas-repondre@numerique.gouv.fr>"
         ),
         "MAIL_TIMEOUT": float(env.get("MAIL_TIMEOUT", "3")),
+        # Never silently drop mail (Flask-Mail does when TESTING): dev uses the file backend.
+        "MAIL_SUPPRESS_SEND": False,
         "OUTBOX_MAX_ATTEMPTS": int(env.get("OUTBOX_MAX_ATTEMPTS", "8")),
         # Cookies
         "SESSION_COOKIE_HTTPONLY": True,

@@ -25,7 +25,7 @@ from sqlalchemy.orm import Session
 from . import clock
 from .content import Event
 from .dates import PARIS
-from .extensions import db, mail
+from .extensions import db
 from .models import Attendee, OutboxMessage, OutboxStatus, Status
 
 SUBJECTS = {
@@ -134,7 +134,10 @@ def _as_mail(row: OutboxMessage) -> Message:
     )
     message.msgId = row.message_id  # fixed when queued: a retry keeps the same Message-ID
     if row.ics:
-        message.attach("invitation.ics", "text/calendar", row.ics.encode("utf-8"))
+        # Flask-Mail splits the type on "/": the parameters ride along with the subtype.
+        message.attach(
+            "invitation.ics", "text/calendar; charset=utf-8; method=PUBLISH", row.ics.encode()
+        )
     return message
 
 
@@ -219,7 +222,8 @@ def deliver(ids: list[int] | None = None, limit: int = 200) -> DeliveryReport:
             outcomes[_settle(row, None)] += 1
         return DeliveryReport(sent=outcomes["sent"])
     try:
-        with TimeoutConnection(mail) as connection:
+        # The app's own Flask-Mail state: the `mail` object answers for the last app set up.
+        with TimeoutConnection(current_app.extensions["mail"]) as connection:
             for row in rows:
                 try:
                     connection.send(_as_mail(row))

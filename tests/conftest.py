@@ -6,6 +6,8 @@ REQUIRE_SERVICES=1 (CI sets it) a missing service fails the run instead.
 
 from __future__ import annotations
 
+import email
+import email.policy
 import os
 import shutil
 from datetime import datetime
@@ -14,6 +16,7 @@ from urllib.parse import urlsplit
 
 import pytest
 import sqlalchemy as sa
+from flask.testing import FlaskClient
 from flask_migrate import upgrade
 
 from registration import create_app
@@ -111,6 +114,14 @@ def database_url(request, tmp_path, tmp_path_factory) -> str:
     return _postgres_url(tmp_path)
 
 
+class ServerLikeClient(FlaskClient):
+    """Closes each response, as a WSGI server does, so that call_on_close work runs."""
+
+    def open(self, *args, **kwargs):
+        kwargs.setdefault("buffered", True)
+        return super().open(*args, **kwargs)
+
+
 @pytest.fixture
 def make_app(database_url, tmp_path):
     """Build an app on this test's database; keyword arguments override the config."""
@@ -118,6 +129,7 @@ def make_app(database_url, tmp_path):
 
     def build(**overrides):
         app = create_app(base_config(tmp_path, SQLALCHEMY_DATABASE_URI=database_url, **overrides))
+        app.test_client_class = ServerLikeClient
         apps.append(app)
         return app
 
@@ -213,3 +225,57 @@ def link_from(message: OutboxMessage, marker: str) -> str:
         if marker in word:
             return urlsplit(word)._replace(scheme="", netloc="").geturl()
     raise AssertionError(f"no link with {marker!r} in {message.body_text!r}")
+
+
+# --- A real SMTP server on loopback --------------------------------------------------------
+
+
+class SMTPServer:
+    """aiosmtpd on 127.0.0.1, keeping every message it receives; can stop and start again."""
+
+    def __init__(self) -> None:
+        import socket
+
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            self.port = probe.getsockname()[1]
+        self.messages: list[email.message.EmailMessage] = []
+        self.controller = None
+
+    async def handle_DATA(self, server, session, envelope):
+        self.messages.append(
+            email.message_from_bytes(envelope.content, policy=email.policy.default)
+        )
+        return "250 Message accepted for delivery"
+
+    def start(self) -> None:
+        from aiosmtpd.controller import Controller
+
+        self.controller = Controller(self, hostname="127.0.0.1", port=self.port)
+        self.controller.start()
+
+    def stop(self) -> None:
+        if self.controller is not None:
+            self.controller.stop()
+            self.controller = None
+
+    def of_kind(self, subject_start: str) -> list[email.message.EmailMessage]:
+        return [m for m in self.messages if m["Subject"].startswith(subject_start)]
+
+
+@pytest.fixture
+def smtp():
+    server = SMTPServer()
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def smtp_config(smtp) -> dict:
+    return {
+        "MAIL_BACKEND": "smtp",
+        "MAIL_SERVER": "127.0.0.1",
+        "MAIL_PORT": smtp.port,
+        "MAIL_TIMEOUT": 2,
+    }
