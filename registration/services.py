@@ -98,10 +98,23 @@ def lock_event(session: Session, event: Event) -> EventState:
 
 
 def event_state(event: Event) -> EventState:
-    """The event's row, up to date, with overdue pending registrations expired."""
+    """The event's row, up to date, with overdue pending registrations expired.
+
+    Page views only read; the event row is locked only when there is an expiry to record.
+    """
+    session = db.session
+    now = clock.now()
+    state = session.scalars(
+        select(EventState)
+        .where(EventState.slug == event.slug)
+        .execution_options(populate_existing=True)
+    ).first()
+    if state is not None and not session.scalar(select(_overdue(state, now).exists())):
+        session.commit()  # end the read transaction
+        return state
     with transaction() as session:
         state = lock_event(session, event)
-        expire_overdue(session, event, state, clock.now())
+        expire_overdue(session, event, state, now)
     return state
 
 
@@ -179,16 +192,18 @@ def promote_waitlist(session: Session, event: Event, state: EventState, now: dat
         mail.queue(session, "promoted", event, first)
 
 
+def _overdue(state: EventState, now: datetime):
+    return select(Attendee).where(
+        Attendee.event_id == state.id,
+        Attendee.status.in_((Status.PENDING, Status.WAITLISTED)),
+        Attendee.email_confirmed_at.is_(None),
+        Attendee.expires_at <= now,
+    )
+
+
 def expire_overdue(session: Session, event: Event, state: EventState, now: datetime) -> None:
     """Unconfirmed registrations past their hold time expire; their seats go to the list."""
-    overdue = session.scalars(
-        select(Attendee).where(
-            Attendee.event_id == state.id,
-            Attendee.status.in_((Status.PENDING, Status.WAITLISTED)),
-            Attendee.email_confirmed_at.is_(None),
-            Attendee.expires_at <= now,
-        )
-    ).all()
+    overdue = session.scalars(_overdue(state, now)).all()
     for attendee in overdue:
         held_seat = attendee.status == Status.PENDING
         _set_status(attendee, Status.EXPIRED, "adresse non confirmée dans le délai", now)
