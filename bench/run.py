@@ -21,10 +21,10 @@ from flask import Flask
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 os.environ.setdefault("APP_ENV", "test")
 
-from flask_migrate import upgrade  # noqa: E402
+from flask_migrate import upgrade
 
-from registration import create_app  # noqa: E402
-from registration.extensions import db  # noqa: E402
+from registration import create_app
+from registration.extensions import db
 
 N = int(os.environ.get("BENCH_REQUESTS", "300"))
 SLUG = "la-dinum-en-action"
