@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import os
 from datetime import timedelta
 
 import pytest
+import redis
 import sqlalchemy as sa
 
 from registration import services
@@ -21,6 +23,7 @@ from .conftest import (
     register_url,
     set_capacity,
     set_now,
+    unavailable,
 )
 
 
@@ -291,3 +294,23 @@ def test_the_unique_constraint_stands_behind_the_service(app, client):
             )
         )
         db.session.commit()
+
+
+def test_rate_limit_is_shared_between_instances_through_redis(make_app):
+    redis_url = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+    try:
+        redis.Redis.from_url(redis_url, socket_connect_timeout=2).flushdb()
+    except redis.exceptions.ConnectionError as exc:
+        unavailable(f"Redis unreachable at {redis_url}: {exc}")
+    settings = {
+        "RATELIMIT_ENABLED": True,
+        "RATELIMIT_STORAGE_URI": redis_url,
+        "REGISTRATION_RATE_LIMIT": "3 per minute",
+    }
+    # Two app instances stand for two gunicorn workers: they count together.
+    first, second = make_app(**settings).test_client(), make_app(**settings).test_client()
+    codes = [
+        client.post(register_url(), data=form_data(email=f"r{i}@numerique.gouv.fr")).status_code
+        for i, client in enumerate([first, second, first, second])
+    ]
+    assert codes == [302, 302, 302, 429]
