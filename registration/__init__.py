@@ -13,7 +13,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from . import config as settings
 from . import content, mail
-from .extensions import csrf, db, limiter, migrate
+from .extensions import csrf, db, limiter, login_manager, migrate
 from .extensions import mail as flask_mail
 from .models import render_item
 
@@ -82,17 +82,22 @@ def register_extensions(app: Flask) -> None:
     flask_mail.init_app(app)
     csrf.init_app(app)
     limiter.init_app(app)
+    login_manager.init_app(app)
+    login_manager.login_view = "auth.sign_in"
+    login_manager.login_message = "Connectez-vous pour accéder à cette page."
+    login_manager.login_message_category = "info"
     mail.init_app(app)
 
 
 def register_blueprints(app: Flask) -> None:
-    from .views import public
+    from .views import admin, auth, organiser, public
 
     dsfr = Blueprint(
         "dsfr", __name__, static_folder=app.config["DSFR_DIST"], static_url_path="/static/dsfr"
     )
     app.register_blueprint(dsfr)
-    app.register_blueprint(public.bp)
+    for blueprint in (auth.bp, organiser.bp, admin.bp, public.bp):
+        app.register_blueprint(blueprint)
 
 
 def register_errorhandlers(app: Flask) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from datetime import timedelta
 
 import click
@@ -9,9 +10,10 @@ from flask import Flask, current_app
 from flask.cli import AppGroup
 from sqlalchemy import select
 
-from . import clock, content, mail, services
+from . import accounts, clock, content, mail, services
 from .dates import datetime_fr
-from .models import Attendee, Status
+from .extensions import db
+from .models import Attendee, Role, Status, User
 
 outbox = AppGroup("outbox", help="Les e-mails en attente d’envoi.")
 registrations = AppGroup("registrations", help="Les inscriptions.")
@@ -76,6 +78,83 @@ def reminders_send(days: int) -> None:
     click.echo(f"envoyés : {report.sent}, à réessayer : {report.retrying}")
 
 
+users = AppGroup("users", help="Les comptes des organisateurs et administrateurs.")
+attendees = AppGroup("attendees", help="Les données des inscrits.")
+
+
+def _read_password(from_stdin: bool) -> str:
+    if from_stdin:
+        return sys.stdin.readline().rstrip("\r\n")
+    return click.prompt("Mot de passe", hide_input=True, confirmation_prompt=True)
+
+
+def _user_or_exit(email: str):
+    user = accounts.find(email)
+    if user is None:
+        raise click.ClickException(f"Aucun compte pour {email}.")
+    return user
+
+
+@users.command("create")
+@click.argument("email")
+@click.option("--role", type=click.Choice([r.value for r in Role]), required=True)
+@click.option("--password-stdin", is_flag=True, help="Lire le mot de passe sur l’entrée standard.")
+def users_create(email: str, role: str, password_stdin: bool) -> None:
+    """Create an account; the password is asked for on a prompt."""
+    try:
+        user = accounts.create_user(email, _read_password(password_stdin), Role(role))
+    except accounts.AccountError as error:
+        raise click.ClickException(str(error)) from None
+    click.echo(f"Compte créé : {user.email} ({user.role.label})")
+
+
+@users.command("list")
+def users_list() -> None:
+    """List accounts."""
+    for user in db.session.scalars(select(User).order_by(User.email)):
+        state = "actif" if user.active else "désactivé"
+        click.echo(f"{user.email}\t{user.role.value}\t{state}")
+
+
+@users.command("disable")
+@click.argument("email")
+def users_disable(email: str) -> None:
+    """Disable an account: it can no longer sign in."""
+    accounts.set_active(_user_or_exit(email), False)
+    click.echo(f"Compte désactivé : {email}")
+
+
+@users.command("set-password")
+@click.argument("email")
+@click.option("--password-stdin", is_flag=True, help="Lire le mot de passe sur l’entrée standard.")
+def users_set_password(email: str, password_stdin: bool) -> None:
+    """Set a new password."""
+    try:
+        accounts.set_password(_user_or_exit(email), _read_password(password_stdin))
+    except accounts.AccountError as error:
+        raise click.ClickException(str(error)) from None
+    click.echo(f"Mot de passe changé : {email}")
+
+
+def _days(value: str) -> timedelta:
+    if not value.endswith("d") or not value[:-1].isdigit():
+        raise click.BadParameter("une durée en jours, par exemple 90d")
+    return timedelta(days=int(value[:-1]))
+
+
+@attendees.command("purge")
+@click.option("--older-than", "older_than", required=True, help="Par exemple 90d.")
+def attendees_purge(older_than: str) -> None:
+    """Delete the attendees of events that ended more than N days ago (logged for admins)."""
+    deleted = services.purge_attendees(
+        _site().events, _days(older_than), actor="flask attendees purge"
+    )
+    for slug, count in deleted.items():
+        click.echo(f"{slug} : {count} inscription(s) supprimée(s)")
+    if not deleted:
+        click.echo("Aucun événement terminé depuis assez longtemps.")
+
+
 def register(app: Flask) -> None:
-    for group in (outbox, registrations, reminders):
+    for group in (outbox, registrations, reminders, users, attendees):
         app.cli.add_command(group)

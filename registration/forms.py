@@ -6,8 +6,17 @@ import unicodedata
 
 from email_validator import EmailNotValidError, validate_email
 from flask_wtf import FlaskForm
-from wtforms import BooleanField, SelectMultipleField, StringField, TextAreaField
-from wtforms.validators import DataRequired, Length, Optional, ValidationError
+from wtforms import (
+    BooleanField,
+    IntegerField,
+    PasswordField,
+    SelectField,
+    SelectMultipleField,
+    StringField,
+    TextAreaField,
+)
+from wtforms.fields.choices import SelectChoice
+from wtforms.validators import DataRequired, Length, NumberRange, Optional, ValidationError
 from wtforms.widgets import CheckboxInput, ListWidget
 
 
@@ -125,4 +134,67 @@ class RegistrationForm(FlaskForm):
 
     def __init__(self, departments: tuple[str, ...] = (), **kwargs) -> None:
         super().__init__(**kwargs)
-        self.departments.choices = [(d, d) for d in departments]
+        self.departments.choices = list(departments)  # value and label are the same
+
+
+class SignInForm(FlaskForm):
+    email = StringField(
+        "Adresse e-mail",
+        filters=[_strip],
+        validators=[_required("votre adresse e-mail"), _max(254)],
+        render_kw={"autocomplete": "username", "spellcheck": "false"},
+    )
+    password = PasswordField(
+        "Mot de passe",
+        validators=[_required("votre mot de passe"), _max(200)],
+        render_kw={"autocomplete": "current-password"},
+    )
+
+
+class NoticeForm(FlaskForm):
+    """Closing or reopening: an optional message for the public page."""
+
+    notice = TextAreaField(
+        "Message affiché sur la page publique (facultatif)",
+        filters=[_strip],
+        validators=[Optional(), _max(500), _no_control_characters(allow_newlines=True)],
+        description="Exemple : Plus aucune place n’est disponible, merci de votre intérêt.",
+    )
+
+
+class CapacityForm(FlaskForm):
+    capacity = IntegerField(
+        "Nombre de places",
+        validators=[
+            Optional(),
+            NumberRange(min=0, max=1_000_000, message="Un nombre entre 0 et 1 000 000."),
+        ],
+        description="Laissez vide pour ne pas limiter les places.",
+        render_kw={"inputmode": "numeric"},
+    )
+
+
+class AccountForm(FlaskForm):
+    email = ProfessionalEmail(
+        "Adresse e-mail",
+        filters=[_strip],
+        validators=[_required("l’adresse e-mail"), _max(254), _no_control_characters()],
+        render_kw={"autocomplete": "off", "spellcheck": "false"},
+    )
+    role = SelectField(
+        "Rôle",
+        choices=[
+            SelectChoice("organiser", "Organisateur"),
+            SelectChoice("admin", "Administrateur"),
+        ],
+        default="organiser",
+    )
+    password = PasswordField(
+        "Mot de passe provisoire",
+        validators=[
+            _required("un mot de passe"),
+            Length(min=12, max=200, message="12 caractères au moins."),
+        ],
+        description="12 caractères au moins. Transmettez-le par un autre canal que l’e-mail.",
+        render_kw={"autocomplete": "new-password"},
+    )

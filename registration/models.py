@@ -106,7 +106,7 @@ class EventState(Base):
     capacity: Mapped[int | None] = mapped_column(Integer)
     seats_taken: Mapped[int] = mapped_column(default=0)
     is_open: Mapped[bool] = mapped_column(default=True)
-    closed_message: Mapped[str] = mapped_column(Text, default="")
+    public_notice: Mapped[str] = mapped_column(Text, default="")
     updated_at: Mapped[datetime]
 
     @property
@@ -197,6 +197,60 @@ class OutboxMessage(Base):
     next_attempt_at: Mapped[datetime]
     claimed_at: Mapped[datetime | None]
     sent_at: Mapped[datetime | None]
+
+
+class Role(enum.StrEnum):
+    ORGANISER = "organiser"  # reads attendees, exports
+    ADMIN = "admin"  # everything, plus closing, capacity and accounts
+
+    @property
+    def label(self) -> str:
+        return {"organiser": "Organisateur", "admin": "Administrateur"}[self.value]
+
+
+class User(Base):
+    """An organiser or admin account (Flask-Login user)."""
+
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    email: Mapped[str] = mapped_column(String(254), unique=True)
+    password_hash: Mapped[str] = mapped_column(String(300))
+    role: Mapped[Role] = mapped_column(_str_enum(Role, "user_role"))
+    active: Mapped[bool] = mapped_column(default=True)
+    created_at: Mapped[datetime]
+    last_sign_in_at: Mapped[datetime | None]
+
+    # Flask-Login's interface
+    is_anonymous = False
+
+    @property
+    def is_authenticated(self) -> bool:
+        return True
+
+    @property
+    def is_active(self) -> bool:
+        return self.active
+
+    def get_id(self) -> str:
+        return str(self.id)
+
+    @property
+    def is_admin(self) -> bool:
+        return self.role == Role.ADMIN
+
+
+class AuditEntry(Base):
+    """Who did what, when: every admin action and every export. Kept."""
+
+    __tablename__ = "audit_log"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    at: Mapped[datetime] = mapped_column(index=True)
+    actor: Mapped[str] = mapped_column(String(254))
+    action: Mapped[str] = mapped_column(String(60))
+    event_slug: Mapped[str] = mapped_column(String(200), default="")
+    details: Mapped[str] = mapped_column(Text, default="")
 
 
 def render_item(type_: str, obj: object, autogen_context) -> str | bool:

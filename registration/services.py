@@ -30,7 +30,7 @@ from .content import Event
 from .dates import datetime_fr
 from .eligibility import is_public_address
 from .extensions import db
-from .models import ACTIVE, SEAT_HOLDING, Attendee, EventState, Status, StatusChange
+from .models import ACTIVE, SEAT_HOLDING, Attendee, AuditEntry, EventState, Status, StatusChange
 
 # --- Errors: each carries a French message and, where it has one, its form field ----------
 
@@ -59,6 +59,10 @@ class NotEligible(RegistrationError):
 
 class InvalidLink(RegistrationError):
     """A confirmation or management link is forged, expired or for another event."""
+
+
+class CapacityTooLow(RegistrationError):
+    field = "capacity"
 
 
 # --- Transactions and the event row ---------------------------------------------------------
@@ -123,10 +127,7 @@ def event_state(event: Event) -> EventState:
 
 def check_open(state: EventState, event: Event, now: datetime) -> None:
     if not state.is_open:
-        message = "Les inscriptions sont fermées."
-        if state.closed_message:
-            message += " " + state.closed_message
-        raise RegistrationClosed(message)
+        raise RegistrationClosed("Les inscriptions sont fermées.")
     if now >= event.deadline:
         raise DeadlinePassed(
             f"Les inscriptions sont closes depuis le {datetime_fr(event.deadline)}"
@@ -396,6 +397,7 @@ class RegistrationState:
     is_open: bool
     message: str
     seats_left: int | None
+    notice: str = ""
 
     @property
     def full(self) -> bool:
@@ -406,7 +408,78 @@ def registration_state(event: Event, state: EventState, now: datetime) -> Regist
     try:
         check_open(state, event, now)
     except RegistrationError as closed:
-        return RegistrationState(False, closed.message, state.seats_left)
+        return RegistrationState(False, closed.message, state.seats_left, state.public_notice)
     return RegistrationState(
-        True, f"Inscriptions ouvertes jusqu’au {datetime_fr(event.deadline)}", state.seats_left
+        True,
+        f"Inscriptions ouvertes jusqu’au {datetime_fr(event.deadline)}",
+        state.seats_left,
+        state.public_notice,
     )
+
+
+# --- Admin actions: each one audited in its own transaction ---------------------------------
+
+
+def audit(
+    session: Session, actor: str, action: str, event_slug: str = "", details: str = ""
+) -> None:
+    session.add(
+        AuditEntry(
+            at=clock.now(), actor=actor, action=action, event_slug=event_slug, details=details
+        )
+    )
+
+
+def set_registration_open(event: Event, actor: str, is_open: bool, notice: str = "") -> None:
+    """Close or reopen registration now; forms already open are refused at their submission."""
+    with transaction() as session:
+        state = lock_event(session, event)
+        state.is_open = is_open
+        state.public_notice = notice.strip()
+        state.updated_at = clock.now()
+        details = f"message public : {state.public_notice}" if state.public_notice else ""
+        audit(session, actor, "reopen" if is_open else "close", event.slug, details)
+
+
+def change_capacity(event: Event, actor: str, capacity: int | None) -> None:
+    """Change the number of places; more places move people up from the waiting list."""
+    with transaction() as session:
+        now = clock.now()
+        state = lock_event(session, event)
+        if capacity is not None and capacity < state.seats_taken:
+            raise CapacityTooLow(
+                f"Impossible de descendre à {capacity} places : {state.seats_taken} sont déjà "
+                "prises (inscriptions confirmées ou en attente de confirmation). Annulez des "
+                "inscriptions d’abord, ou choisissez au moins ce nombre."
+            )
+        before = state.capacity
+        state.capacity = capacity
+        state.updated_at = now
+        audit(session, actor, "capacity", event.slug, f"{before} → {capacity}")
+        promote_waitlist(session, event, state, now)
+
+
+def purge_attendees(events: tuple[Event, ...], older_than: timedelta, actor: str) -> dict[str, int]:
+    """Delete the attendees of events that ended more than `older_than` ago."""
+    deleted: dict[str, int] = {}
+    now = clock.now()
+    for event in events:
+        if (event.end or event.start) + older_than > now:
+            continue
+        with transaction() as session:
+            state = lock_event(session, event)
+            doomed = session.scalars(select(Attendee).where(Attendee.event_id == state.id)).all()
+            for attendee in doomed:
+                session.delete(attendee)
+            state.seats_taken = 0
+            if doomed:
+                audit(
+                    session,
+                    actor,
+                    "purge",
+                    event.slug,
+                    f"{len(doomed)} inscription(s) supprimée(s), "
+                    f"événement terminé depuis plus de {older_than.days} jours",
+                )
+        deleted[event.slug] = len(doomed)
+    return deleted

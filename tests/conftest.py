@@ -279,3 +279,38 @@ def smtp_config(smtp) -> dict:
         "MAIL_PORT": smtp.port,
         "MAIL_TIMEOUT": 2,
     }
+
+
+# --- Accounts ------------------------------------------------------------------------------
+
+PASSWORD = "un mot de passe solide"
+
+
+def make_user(app, email: str, role: str = "organiser", password: str = PASSWORD):
+    from registration import accounts
+    from registration.models import Role
+
+    with app.app_context():
+        user = accounts.create_user(email, password, Role(role))
+        db.session.expunge(user)
+        return user
+
+
+def sign_in(client, email: str, password: str = PASSWORD):
+    return client.post("/connexion", data={"email": email, "password": password})
+
+
+@pytest.fixture
+def organiser_client(app):
+    make_user(app, "orga@numerique.gouv.fr", "organiser")
+    client = app.test_client()
+    assert sign_in(client, "orga@numerique.gouv.fr").status_code == 302
+    return client
+
+
+@pytest.fixture
+def admin_client(app):
+    make_user(app, "admin@numerique.gouv.fr", "admin")
+    client = app.test_client()
+    assert sign_in(client, "admin@numerique.gouv.fr").status_code == 302
+    return client

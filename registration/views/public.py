@@ -12,6 +12,7 @@ from flask import (
     session,
     url_for,
 )
+from flask_login import current_user
 
 from .. import clock, content, services
 from ..extensions import limiter
@@ -25,7 +26,8 @@ def site() -> content.Site:
 
 
 def can_preview_drafts() -> bool:
-    return current_app.config["SHOW_UNPUBLISHED"]
+    """Drafts show to signed-in organisers and admins, or to everyone with the dev setting."""
+    return current_app.config["SHOW_UNPUBLISHED"] or current_user.is_authenticated
 
 
 def visible(page: content.Page | None) -> content.Page:

@@ -1,0 +1,72 @@
+"""Organiser and admin accounts: creation, passwords, sign-in checks."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+from werkzeug.security import check_password_hash, generate_password_hash
+
+from . import clock
+from .extensions import db
+from .models import Role, User
+
+MIN_PASSWORD_LENGTH = 12
+# Checked when the e-mail is unknown, so that a miss costs as long as a wrong password.
+_DUMMY_HASH = generate_password_hash("not-a-real-password")
+
+
+class AccountError(ValueError):
+    """A French message for the command line or the admin page."""
+
+
+def normalise(email: str) -> str:
+    return email.strip().lower()
+
+
+def check_password(password: str) -> None:
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise AccountError(
+            f"Le mot de passe doit compter au moins {MIN_PASSWORD_LENGTH} caractères."
+        )
+
+
+def find(email: str) -> User | None:
+    return db.session.scalars(select(User).where(User.email == normalise(email))).first()
+
+
+def create_user(email: str, password: str, role: Role) -> User:
+    check_password(password)
+    if find(email) is not None:
+        raise AccountError(f"Un compte existe déjà pour {normalise(email)}.")
+    user = User(
+        email=normalise(email),
+        password_hash=generate_password_hash(password),
+        role=role,
+        created_at=clock.now(),
+    )
+    db.session.add(user)
+    db.session.commit()
+    return user
+
+
+def set_password(user: User, password: str) -> None:
+    check_password(password)
+    user.password_hash = generate_password_hash(password)
+    db.session.commit()
+
+
+def set_active(user: User, active: bool) -> None:
+    user.active = active
+    db.session.commit()
+
+
+def authenticate(email: str, password: str) -> User | None:
+    """The active account with this e-mail and password, or None, whichever part is wrong."""
+    user = find(email)
+    if user is None:
+        check_password_hash(_DUMMY_HASH, password)
+        return None
+    if not check_password_hash(user.password_hash, password) or not user.active:
+        return None
+    user.last_sign_in_at = clock.now()
+    db.session.commit()
+    return user
