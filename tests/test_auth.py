@@ -184,7 +184,8 @@ def test_drafts_are_previewed_by_signed_in_staff(make_app, tmp_path):
     content = tmp_path / "content" / "agenda"
     content.mkdir(parents=True)
     (content / "2030-01-01-brouillon.md").write_text(
-        "---\ntitle: Brouillon\nevent_start_date: 2030-01-01 10:00:00 +01:00\npublished: false\n---\nx\n",
+        "---\ntitle: Brouillon\nevent_start_date: 2030-01-01 10:00:00 +01:00\n"
+        "published: false\n---\nx\n",
         encoding="utf-8",
     )
     app = make_app(CONTENT_DIR=str(tmp_path / "content"))
