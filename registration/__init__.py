@@ -29,7 +29,10 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
         static_folder=str(ROOT / "static"),
         instance_path=str(ROOT / "instance"),
     )
-    app.config.update(settings.load(instance_path=app.instance_path))
+    try:
+        app.config.update(settings.load(instance_path=app.instance_path))
+    except settings.ConfigError as exc:
+        raise SystemExit(f"Configuration invalide : {exc}") from None
     app.config.update(overrides or {})
     Path(app.instance_path).mkdir(exist_ok=True)
 

@@ -25,13 +25,20 @@ def _site() -> content.Site:
 
 
 @outbox.command("deliver")
-@click.option("--limit", default=500, show_default=True, help="Messages au plus par passage.")
-def outbox_deliver(limit: int) -> None:
-    """Send pending messages; safe from cron, and safe to run twice at once."""
-    report = mail.deliver(limit=limit)
-    click.echo(
-        f"envoyés : {report.sent}, à réessayer : {report.retrying}, en échec : {report.failed}"
-    )
+@click.option("--batch", default=100, show_default=True, help="Messages réservés à la fois.")
+def outbox_deliver(batch: int) -> None:
+    """Send every message due, batch by batch; safe from cron, and safe to run twice at once."""
+    sent = retrying = failed = 0
+    while True:
+        report = mail.deliver(limit=batch)
+        sent, retrying, failed = (
+            sent + report.sent,
+            retrying + report.retrying,
+            failed + report.failed,
+        )
+        if report.sent + report.retrying + report.failed == 0:
+            break
+    click.echo(f"envoyés : {sent}, à réessayer : {retrying}, en échec : {failed}")
 
 
 @outbox.command("status")

@@ -55,3 +55,13 @@ def test_simulated_date_notice_shows_only_when_frozen(make_app):
     text = real.get_data(as_text=True)
     assert "Date simulée" not in text
     assert "Inscriptions closes" in text  # the real clock is past the 2023 deadline
+
+
+def test_production_without_a_secret_key_stops_with_a_message(monkeypatch):
+    from registration import create_app
+
+    monkeypatch.setenv("APP_ENV", "production")
+    monkeypatch.delenv("SECRET_KEY", raising=False)
+    with pytest.raises(SystemExit) as stop:
+        create_app()
+    assert "SECRET_KEY est obligatoire" in str(stop.value.code)

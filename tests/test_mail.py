@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import threading
 import time
 from datetime import UTC, datetime
@@ -15,6 +18,7 @@ from registration.extensions import db
 from registration.models import OutboxStatus, Status
 
 from .conftest import (
+    ROOT,
     SLUG,
     attendees,
     form_data,
@@ -216,3 +220,37 @@ def test_dev_backend_writes_eml_files(app, tmp_path):
     [path] = list(Path(app.config["MAIL_FILE_DIR"]).glob("*.eml"))
     assert "confirm_address" in path.name
     assert b"Subject: =?utf-8?" in path.read_bytes() or b"Subject:" in path.read_bytes()
+
+
+def test_two_outbox_deliver_commands_at_once_send_each_message_once(
+    make_app, smtp, smtp_config, database_url, tmp_path
+):
+    """Two `flask outbox deliver` processes, as two cron jobs or two hosts would run them."""
+    app = make_app(**smtp_config)
+    smtp.stop()
+    client = app.test_client()
+    for i in range(40):
+        client.post(register_url(), data=form_data(email=f"p{i}@numerique.gouv.fr"))
+    smtp.start()
+    env = {
+        **os.environ,
+        "APP_ENV": "test",
+        "SECRET_KEY": "test-secret",
+        "DATABASE_URL": database_url,
+        "MAIL_BACKEND": "smtp",
+        "MAIL_SERVER": "127.0.0.1",
+        "MAIL_PORT": str(smtp.port),
+        "FROZEN_NOW": "2023-05-20T10:05:00+02:00",
+        "FLASK_APP": "wsgi:app",
+    }
+    command = [sys.executable, "-m", "flask", "outbox", "deliver", "--batch", "3"]
+    runs = [
+        subprocess.Popen(command, env=env, cwd=ROOT, stdout=subprocess.PIPE, text=True)
+        for _ in range(2)
+    ]
+    outputs = [run.communicate(timeout=60)[0] for run in runs]
+    assert all(run.returncode == 0 for run in runs), outputs
+    sent = [int(out.split("envoyés : ")[1].split(",")[0]) for out in outputs]
+    assert sum(sent) == 40
+    ids = [m["Message-ID"] for m in smtp.messages]
+    assert len(ids) == 40 and len(set(ids)) == 40
