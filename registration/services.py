@@ -355,12 +355,16 @@ def confirm_attendee(event: Event, token: str) -> Attendee:
     return attendee
 
 
-def attendee_for_link(event: Event, token: str) -> Attendee:
-    """The registration a management link points to."""
+def _public_id_from_manage_link(token: str) -> str:
     try:
-        public_id = _manage_serializer().loads(token)
+        return _manage_serializer().loads(token)
     except BadSignature:
         raise InvalidLink("Ce lien n’est pas valide.") from None
+
+
+def attendee_for_link(event: Event, token: str) -> Attendee:
+    """The registration a management link points to."""
+    public_id = _public_id_from_manage_link(token)
     with transaction() as session:
         state = lock_event(session, event)
         expire_overdue(session, event, state, clock.now())
@@ -369,10 +373,7 @@ def attendee_for_link(event: Event, token: str) -> Attendee:
 
 def cancel_attendee(event: Event, token: str) -> Attendee:
     """The agent cancels: the seat goes to the first person on the waiting list."""
-    try:
-        public_id = _manage_serializer().loads(token)
-    except BadSignature:
-        raise InvalidLink("Ce lien n’est pas valide.") from None
+    public_id = _public_id_from_manage_link(token)
     with transaction() as session:
         now = clock.now()
         state = lock_event(session, event)

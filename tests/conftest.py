@@ -300,17 +300,18 @@ def sign_in(client, email: str, password: str = PASSWORD):
     return client.post("/connexion", data={"email": email, "password": password})
 
 
+def signed_in_client(app, email: str, role: str):
+    make_user(app, email, role)
+    client = app.test_client()
+    assert sign_in(client, email).status_code == 302
+    return client
+
+
 @pytest.fixture
 def organiser_client(app):
-    make_user(app, "orga@numerique.gouv.fr", "organiser")
-    client = app.test_client()
-    assert sign_in(client, "orga@numerique.gouv.fr").status_code == 302
-    return client
+    return signed_in_client(app, "orga@numerique.gouv.fr", "organiser")
 
 
 @pytest.fixture
 def admin_client(app):
-    make_user(app, "admin@numerique.gouv.fr", "admin")
-    client = app.test_client()
-    assert sign_in(client, "admin@numerique.gouv.fr").status_code == 302
-    return client
+    return signed_in_client(app, "admin@numerique.gouv.fr", "admin")

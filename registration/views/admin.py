@@ -25,18 +25,20 @@ def require_admin():
     return None
 
 
-@bp.get("/<slug>/")
-def event(slug: str):
-    event = event_or_404(slug)
+def _event_page(event, capacity_form: CapacityForm | None = None):
     state = services.event_state(event)
-    capacity_form = CapacityForm(capacity=state.capacity)
     return render_template(
         "admin/event.html",
         event=event,
         state=state,
         registration=services.registration_state(event, state, clock.now()),
-        capacity_form=capacity_form,
+        capacity_form=capacity_form or CapacityForm(capacity=state.capacity),
     )
+
+
+@bp.get("/<slug>/")
+def event(slug: str):
+    return _event_page(event_or_404(slug))
 
 
 @bp.route("/<slug>/<any(fermer, rouvrir):action>", methods=["GET", "POST"])
@@ -70,14 +72,7 @@ def capacity(slug: str):
         else:
             flash("Le nombre de places est enregistré.", "success")
             return redirect(url_for(".event", slug=slug))
-    state = services.event_state(event)
-    return render_template(
-        "admin/event.html",
-        event=event,
-        state=state,
-        registration=services.registration_state(event, state, clock.now()),
-        capacity_form=form,
-    )
+    return _event_page(event, form)
 
 
 @bp.route("/comptes", methods=["GET", "POST"])
