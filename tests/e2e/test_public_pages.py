@@ -23,6 +23,9 @@ def test_event_page_then_follow_the_registration_button(live_server, page, tmp_p
         "Inscriptions ouvertes jusqu’au vendredi 26 mai 2023 à 18h00"
     )
     check_accessibility(page, tmp_path, "evenement")
+    state_box = page.locator("#etat-inscriptions").bounding_box()
+    footer_box = page.locator("footer").bounding_box()
+    assert state_box["y"] + state_box["height"] <= footer_box["y"]  # nothing spills over
 
     page.locator("#etat-inscriptions").get_by_role("link", name="S’inscrire").click()
     expect(page).to_have_url(f"{live_server.url}/agenda/{SLUG}/inscription")
