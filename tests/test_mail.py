@@ -254,3 +254,20 @@ def test_two_outbox_deliver_commands_at_once_send_each_message_once(
     assert sum(sent) == 40
     ids = [m["Message-ID"] for m in smtp.messages]
     assert len(ids) == 40 and len(set(ids)) == 40
+
+
+def test_a_claim_left_by_a_dead_deliverer_is_taken_over_later(mail_app, smtp):
+    smtp.stop()
+    mail_app.test_client().post(register_url(), data=form_data())  # first try fails: backoff
+    set_now(mail_app, "2023-05-20T10:02:00+02:00")
+    with mail_app.app_context():
+        [_] = mail._claim(None, 10)  # a deliverer claims, then dies before sending
+    assert outbox(mail_app)[0].status == OutboxStatus.SENDING
+    smtp.start()
+    set_now(mail_app, "2023-05-20T10:10:00+02:00")
+    with mail_app.app_context():
+        assert mail.deliver() == mail.DeliveryReport()  # still within the claim's lease
+    set_now(mail_app, "2023-05-20T10:13:00+02:00")
+    with mail_app.app_context():
+        assert mail.deliver().sent == 1
+    assert len(smtp.messages) == 1

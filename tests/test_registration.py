@@ -314,3 +314,16 @@ def test_rate_limit_is_shared_between_instances_through_redis(make_app):
         for i, client in enumerate([first, second, first, second])
     ]
     assert codes == [302, 302, 302, 429]
+
+
+def test_expire_command_frees_seats_from_cron(app, client):
+    set_capacity(app, 1)
+    client.post(register_url(), data=form_data())
+    client.post(register_url(), data=form_data(email="b@numerique.gouv.fr"))
+    set_now(app, "2023-05-21T10:00:01+02:00")
+    result = app.test_cli_runner().invoke(args=["registrations", "expire"])
+    assert f"{SLUG} : 0 place(s) prise(s)" in result.output
+    first, second = attendees(app)
+    assert first.status == Status.EXPIRED
+    # b never confirmed either: expired too, so the freed seat stays free
+    assert second.status == Status.EXPIRED
