@@ -40,6 +40,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     register_extensions(app)
     register_blueprints(app)
     register_errorhandlers(app)
+    register_security_headers(app)
     register_template_helpers(app)
     register_commands(app)
     proxies = int(app.config.get("TRUSTED_PROXIES", 0) or 0)
@@ -101,6 +102,16 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(dsfr)
     for blueprint in (auth.bp, organiser.bp, admin.bp, public.bp):
         app.register_blueprint(blueprint)
+
+
+def register_security_headers(app: Flask) -> None:
+    @app.after_request
+    def security_headers(response):
+        # Confirmation and management links carry their token in the URL: never send it away.
+        response.headers.setdefault("Referrer-Policy", "same-origin")
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        response.headers.setdefault("X-Frame-Options", "DENY")
+        return response
 
 
 def register_errorhandlers(app: Flask) -> None:

@@ -185,6 +185,8 @@ def test_a_management_link_is_the_only_credential(mail_app, smtp):
     client = mail_app.test_client()
     client.post(register_url(), data=form_data())
     manage = link_in(smtp.messages[0], "/mon-inscription/")
+    response = client.get(manage)
+    assert response.headers["Referrer-Policy"] == "same-origin"  # the token stays here
     forged = manage[:-3] + ("abc" if not manage.endswith("abc") else "xyz")
     assert client.get(forged).status_code == 404
     assert client.post(forged + "/annuler").status_code == 404
