@@ -200,8 +200,7 @@ def _published(path: Path, meta: dict) -> bool:
 
 
 def _event(path: Path, meta: dict, body: str, local_urls: frozenset[str]) -> Event:
-    match = _POST_NAME.match(path.stem)
-    slug = match["slug"] if match else path.stem
+    slug = _slug(path)
     start = _aware(path, "event_start_date", meta.get("event_start_date"))
     end_raw = meta.get("event_end_date")
     end = _aware(path, "event_end_date", end_raw) if end_raw is not None else None
