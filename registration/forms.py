@@ -19,6 +19,8 @@ from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length, NumberRange, Optional, ValidationError
 from wtforms.widgets import CheckboxInput, ListWidget
 
+from .accounts import MIN_PASSWORD_LENGTH
+
 
 def _strip(value: str | None) -> str | None:
     return value.strip() if isinstance(value, str) else value
@@ -193,8 +195,13 @@ class AccountForm(FlaskForm):
         "Mot de passe provisoire",
         validators=[
             _required("un mot de passe"),
-            Length(min=12, max=200, message="12 caractères au moins."),
+            Length(
+                min=MIN_PASSWORD_LENGTH,
+                max=200,
+                message=f"{MIN_PASSWORD_LENGTH} caractères au moins.",
+            ),
         ],
-        description="12 caractères au moins. Transmettez-le par un autre canal que l’e-mail.",
+        description=f"{MIN_PASSWORD_LENGTH} caractères au moins. "
+        "Transmettez-le par un autre canal que l’e-mail.",
         render_kw={"autocomplete": "new-password"},
     )

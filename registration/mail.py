@@ -103,9 +103,14 @@ def queue(session: Session, kind: str, event: Event, attendee: Attendee) -> Outb
     )
     session.add(message)
     session.flush()
-    if has_request_context():
-        g.setdefault("outbox_ids", []).append(message.id)
+    deliver_after_response(message.id)
     return message
+
+
+def deliver_after_response(message_id: int) -> None:
+    """Within a request, try this message once the response is sent (see init_app)."""
+    if has_request_context():
+        g.setdefault("outbox_ids", []).append(message_id)
 
 
 # --- Delivery -------------------------------------------------------------------------------

@@ -30,7 +30,17 @@ from .content import Event
 from .dates import datetime_fr
 from .eligibility import is_public_address
 from .extensions import db
-from .models import ACTIVE, SEAT_HOLDING, Attendee, AuditEntry, EventState, Status, StatusChange
+from .models import (
+    ACTIVE,
+    SEAT_HOLDING,
+    Attendee,
+    AuditEntry,
+    EventState,
+    OutboxMessage,
+    OutboxStatus,
+    Status,
+    StatusChange,
+)
 
 # --- Errors: each carries a French message and, where it has one, its form field ----------
 
@@ -429,6 +439,27 @@ def audit(
             at=clock.now(), actor=actor, action=action, event_slug=event_slug, details=details
         )
     )
+
+
+def log_action(actor: str, action: str, event_slug: str = "", details: str = "") -> None:
+    """Record an action that changes nothing else (an export, an account change)."""
+    with transaction() as session:
+        audit(session, actor, action, event_slug, details)
+
+
+def retry_message(message_id: int, actor: str) -> bool:
+    """Put a failed message back in line, to be sent after the response; False if not failed."""
+    with transaction() as session:
+        result = session.execute(
+            update(OutboxMessage)
+            .where(OutboxMessage.id == message_id, OutboxMessage.status == OutboxStatus.FAILED)
+            .values(status=OutboxStatus.PENDING, attempts=0, next_attempt_at=clock.now())
+        )
+        if not result.rowcount:
+            return False
+        audit(session, actor, "retry-message", details=f"message {message_id}")
+    mail.deliver_after_response(message_id)
+    return True
 
 
 def set_registration_open(event: Event, actor: str, is_open: bool, notice: str = "") -> None:

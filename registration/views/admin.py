@@ -84,13 +84,9 @@ def users():
         except accounts.AccountError as error:
             form.email.errors.append(str(error))
         else:
-            with services.transaction() as session:
-                services.audit(
-                    session,
-                    current_user.email,
-                    "create-user",
-                    details=f"{user.email} ({user.role.value})",
-                )
+            services.log_action(
+                current_user.email, "create-user", details=f"{user.email} ({user.role.value})"
+            )
             flash(f"Compte créé pour {user.email}.", "success")
             return redirect(url_for(".users"))
     listed = db.session.scalars(select(User).order_by(User.email)).all()
@@ -106,8 +102,7 @@ def toggle_user(user_id: int, action: str):
         flash("Vous ne pouvez pas désactiver votre propre compte.", "error")
         return redirect(url_for(".users"))
     accounts.set_active(user, action == "reactiver")
-    with services.transaction() as session:
-        services.audit(session, current_user.email, f"user-{action}", details=user.email)
+    services.log_action(current_user.email, f"user-{action}", details=user.email)
     flash(f"Compte {'réactivé' if user.active else 'désactivé'} : {user.email}.", "success")
     return redirect(url_for(".users"))
 

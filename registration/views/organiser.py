@@ -9,9 +9,7 @@ from flask import (
     Blueprint,
     Response,
     abort,
-    current_app,
     flash,
-    g,
     redirect,
     render_template,
     request,
@@ -20,7 +18,7 @@ from flask import (
     url_for,
 )
 from flask_login import current_user
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import func, or_, select
 
 from .. import clock, exports, services
 from ..content import Event
@@ -169,35 +167,30 @@ def _export_name(event: Event, extension: str) -> str:
     return f"inscrits-{event.slug}-{clock.now().astimezone(PARIS):%Y%m%d-%H%M}.{extension}"
 
 
-def _audit_export(event: Event, kind: str, search: str, status: str) -> None:
-    with services.transaction() as session:
-        services.audit(
-            session,
-            current_user.email,
-            f"export-{kind}",
-            event.slug,
-            f"q={search!r} statut={status!r}",
-        )
-
-
-@bp.get("/<slug>/export.csv")
-def export_csv(slug: str):
-    event = event_or_404(slug)
+def _export_query(event: Event, kind: str):
+    """The attendees for the current filter, streamed; the export is written to the audit log."""
     state = services.event_state(event)
     search, status = _filters()
-    excel = request.args.get("dialect") != "rfc4180"
-    _audit_export(event, "csv" if excel else "csv-rfc4180", search, status)
-    query = (
+    services.log_action(
+        current_user.email, f"export-{kind}", event.slug, f"q={search!r} statut={status!r}"
+    )
+    # yield_per streams rows from the database: memory stays flat for any number.
+    return (
         attendee_query(state, search, status)
         .order_by(Attendee.last_name, Attendee.first_name, Attendee.id)
         .execution_options(yield_per=1000)
     )
 
+
+@bp.get("/<slug>/export.csv")
+def export_csv(slug: str):
+    event = event_or_404(slug)
+    excel = request.args.get("dialect") != "rfc4180"
+    query = _export_query(event, "csv" if excel else "csv-rfc4180")
+
     @stream_with_context
     def generate():
-        # yield_per streams rows from the database: memory stays flat for any number.
-        attendees = (row for row in db.session.scalars(query))
-        yield from exports.csv_chunks(event, attendees, excel=excel)
+        yield from exports.csv_chunks(event, db.session.scalars(query), excel=excel)
 
     return Response(
         generate(),
@@ -212,16 +205,8 @@ def export_csv(slug: str):
 @bp.get("/<slug>/export.xlsx")
 def export_xlsx(slug: str):
     event = event_or_404(slug)
-    state = services.event_state(event)
-    search, status = _filters()
-    _audit_export(event, "xlsx", search, status)
-    query = (
-        attendee_query(state, search, status)
-        .order_by(Attendee.last_name, Attendee.first_name, Attendee.id)
-        .execution_options(yield_per=1000)
-    )
     return send_file(
-        exports.xlsx_file(event, db.session.scalars(query)),
+        exports.xlsx_file(event, db.session.scalars(_export_query(event, "xlsx"))),
         mimetype="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
         as_attachment=True,
         download_name=_export_name(event, "xlsx"),
@@ -237,8 +222,7 @@ def sign_in_sheet(slug: str):
             func.lower(Attendee.last_name), func.lower(Attendee.first_name)
         )
     ).all()
-    with services.transaction() as session:
-        services.audit(session, current_user.email, "export-emargement", event.slug)
+    services.log_action(current_user.email, "export-emargement", event.slug)
     return render_template("organiser/sign_in_sheet.html", event=event, attendees=confirmed)
 
 
@@ -255,18 +239,6 @@ def failed_messages():
 
 @bp.post("/courriels/<int:message_id>/renvoyer")
 def retry_message(message_id: int):
-    with services.transaction() as session:
-        result = session.execute(
-            update(OutboxMessage)
-            .where(OutboxMessage.id == message_id, OutboxMessage.status == OutboxStatus.FAILED)
-            .values(status=OutboxStatus.PENDING, attempts=0, next_attempt_at=clock.now())
-        )
-        if result.rowcount:
-            services.audit(
-                session, current_user.email, "retry-message", details=f"message {message_id}"
-            )
-    if result.rowcount:
-        g.setdefault("outbox_ids", []).append(message_id)  # delivered after the response
+    if services.retry_message(message_id, current_user.email):
         flash("Le message est remis dans la file d’envoi.", "success")
-    current_app.logger.info("retry of outbox message %s by %s", message_id, current_user.email)
     return redirect(url_for(".failed_messages"))
