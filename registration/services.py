@@ -124,7 +124,8 @@ def event_state(event: Event) -> EventState:
         .execution_options(populate_existing=True)
     ).first()
     if state is not None and not session.scalar(select(_overdue(state, now).exists())):
-        session.commit()  # end the read transaction
+        # No commit: it would expire `state` and the page would load it again. The read
+        # ends with the request (or joins the caller's next transaction).
         return state
     with transaction() as session:
         state = lock_event(session, event)

@@ -76,3 +76,25 @@ def test_dsfr_assets_are_served(client):
     response = client.get("/static/dsfr/dsfr.min.css")
     assert response.status_code == 200
     response.close()
+
+
+def test_a_page_view_reads_the_event_row_once_without_locking_it(app, client):
+    from sqlalchemy import event as sa_event
+
+    from registration.extensions import db
+
+    client.get(f"/agenda/{SLUG}/")  # the first view creates the event's row
+    statements: list[str] = []
+    with app.app_context():
+        engine = db.engine
+
+    def record(conn, cursor, statement, *args):
+        statements.append(statement)
+
+    sa_event.listen(engine, "before_cursor_execute", record)
+    try:
+        assert client.get(f"/agenda/{SLUG}/").status_code == 200
+    finally:
+        sa_event.remove(engine, "before_cursor_execute", record)
+    assert not any("FOR UPDATE" in s for s in statements)
+    assert sum(s.lstrip().startswith("SELECT events.") for s in statements) == 1, statements
