@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from dotenv import load_dotenv
-from flask import Blueprint, Flask, render_template
-from sqlalchemy import event as sa_event
+from flask import Blueprint, Flask, Response, render_template
+from flask.typing import ResponseReturnValue
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from . import config as settings
 from . import content, mail
+from .db import configure_sqlite
 from .extensions import csrf, db, limiter, login_manager, migrate
 from .extensions import mail as flask_mail
 from .models import render_item
@@ -58,28 +60,11 @@ def check_content(app: Flask) -> None:
         raise SystemExit(f"Contenu invalide : {exc}") from None
 
 
-def _configure_sqlite(engine) -> None:
-    # pysqlite sends no BEGIN before reads: take the write lock up front (BEGIN IMMEDIATE),
-    # so that lock, check and write happen in one serialised transaction. WAL lets readers in.
-    @sa_event.listens_for(engine, "connect")
-    def on_connect(dbapi_connection, _record) -> None:
-        dbapi_connection.isolation_level = None
-        cursor = dbapi_connection.cursor()
-        cursor.execute("PRAGMA journal_mode=WAL")
-        cursor.execute("PRAGMA busy_timeout=30000")
-        cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.close()
-
-    @sa_event.listens_for(engine, "begin")
-    def on_begin(connection) -> None:
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
-
-
 def register_extensions(app: Flask) -> None:
     db.init_app(app)
     with app.app_context():
         if db.engine.dialect.name == "sqlite":
-            _configure_sqlite(db.engine)
+            configure_sqlite(db.engine)
     migrate.init_app(
         app, db, directory=str(ROOT / "migrations"), compare_type=True, render_item=render_item
     )
@@ -106,7 +91,7 @@ def register_blueprints(app: Flask) -> None:
 
 def register_security_headers(app: Flask) -> None:
     @app.after_request
-    def security_headers(response):
+    def security_headers(response: Response) -> Response:
         # Confirmation and management links carry their token in the URL: never send it away.
         response.headers.setdefault("Referrer-Policy", "same-origin")
         response.headers.setdefault("X-Content-Type-Options", "nosniff")
@@ -114,18 +99,27 @@ def register_security_headers(app: Flask) -> None:
         return response
 
 
+def _site_contact(app: Flask) -> str:
+    """The site's contact address, for error pages; none when the content itself is broken."""
+    try:
+        return content.load_site(app.config["CONTENT_DIR"]).config.contact
+    except content.ContentError:
+        return ""
+
+
 def register_errorhandlers(app: Flask) -> None:
-    def page(code: int, template: str):
-        def handler(error):
-            return render_template(f"errors/{template}.html", error=error), code
+    def page(code: int) -> Callable[[Exception], ResponseReturnValue]:
+        def handler(error: Exception) -> ResponseReturnValue:
+            contact = _site_contact(app) if code == 500 else ""
+            return render_template(f"errors/{code}.html", error=error, contact=contact), code
 
         return handler
 
     for code in (400, 403, 404, 405, 429, 500):
-        app.register_error_handler(code, page(code, str(code)))
+        app.register_error_handler(code, page(code))
 
     @app.errorhandler(content.ContentError)
-    def content_error(error: content.ContentError):
+    def content_error(error: content.ContentError) -> ResponseReturnValue:
         app.logger.error("Contenu invalide : %s", error)
         return render_template("errors/content.html", error=error), 500
 
@@ -141,7 +135,7 @@ def register_template_helpers(app: Flask) -> None:
     )
 
     @app.context_processor
-    def simulated_clock():
+    def simulated_clock() -> dict[str, Any]:
         return {"frozen_now": clock.frozen(), "mail_backend": app.config["MAIL_BACKEND"]}
 
 

@@ -8,12 +8,12 @@ from datetime import timedelta
 import click
 from flask import Flask, current_app
 from flask.cli import AppGroup
-from sqlalchemy import select
 
-from . import accounts, clock, content, mail, services
-from .dates import datetime_fr
-from .extensions import db
-from .models import Attendee, Role, Status, User
+from . import accounts, content, mail
+from .backoffice import api as backoffice
+from .backoffice import queries
+from .models import Role, User
+from .registrations import api as registrations_api
 
 outbox = AppGroup("outbox", help="Les e-mails en attente d’envoi.")
 registrations = AppGroup("registrations", help="Les inscriptions.")
@@ -56,31 +56,16 @@ def outbox_status() -> None:
 def registrations_expire() -> None:
     """Expire unconfirmed registrations past their hold time, and move the waiting list up."""
     for event in _site().events:
-        state = services.event_state(event)
-        click.echo(f"{event.slug} : {state.seats_taken} place(s) prise(s)")
+        expired = registrations_api.expire_overdue(event)
+        click.echo(f"{event.slug} : {expired} inscription(s) expirée(s)")
 
 
 @reminders.command("send")
 @click.option("--days", default=2, show_default=True, help="Jours avant l’événement.")
 def reminders_send(days: int) -> None:
     """Remind each confirmed attendee once, N days before the event."""
-    now = clock.now()
-    for event in _site().events:
-        if not (now < event.start <= now + timedelta(days=days)):
-            continue
-        with current_app.test_request_context(), services.transaction() as session:
-            state = services.lock_event(session, event)
-            due = session.scalars(
-                select(Attendee).where(
-                    Attendee.event_id == state.id,
-                    Attendee.status == Status.CONFIRMED,
-                    Attendee.reminded_at.is_(None),
-                )
-            ).all()
-            for attendee in due:
-                attendee.reminded_at = now
-                mail.queue(session, "reminder", event, attendee)
-        click.echo(f"{event.slug} ({datetime_fr(event.start)}) : {len(due)} rappel(s) en attente")
+    for slug, count in backoffice.queue_reminders(_site().events, days).items():
+        click.echo(f"{slug} : {count} rappel(s) en attente")
     report = mail.deliver()
     click.echo(f"envoyés : {report.sent}, à réessayer : {report.retrying}")
 
@@ -95,7 +80,7 @@ def _read_password(from_stdin: bool) -> str:
     return click.prompt("Mot de passe", hide_input=True, confirmation_prompt=True)
 
 
-def _user_or_exit(email: str):
+def _user_or_exit(email: str) -> User:
     user = accounts.find(email)
     if user is None:
         raise click.ClickException(f"Aucun compte pour {email}.")
@@ -118,7 +103,7 @@ def users_create(email: str, role: str, password_stdin: bool) -> None:
 @users.command("list")
 def users_list() -> None:
     """List accounts."""
-    for user in db.session.scalars(select(User).order_by(User.email)):
+    for user in queries.users():
         state = "actif" if user.active else "désactivé"
         click.echo(f"{user.email}\t{user.role.value}\t{state}")
 
@@ -153,7 +138,7 @@ def _days(value: str) -> timedelta:
 @click.option("--older-than", "older_than", required=True, help="Par exemple 90d.")
 def attendees_purge(older_than: str) -> None:
     """Delete the attendees of events that ended more than N days ago (logged for admins)."""
-    deleted = services.purge_attendees(
+    deleted = backoffice.purge_registrations(
         _site().events, _days(older_than), actor="flask attendees purge"
     )
     for slug, count in deleted.items():

@@ -1,4 +1,4 @@
-"""Attendee exports: rows first, then CSV (streamed, Excel-ready) or XLSX (write-only)."""
+"""Registration exports: rows first, then CSV (streamed, Excel-ready) or XLSX (write-only)."""
 
 from __future__ import annotations
 
@@ -9,9 +9,9 @@ from collections.abc import Iterable, Iterator
 
 from openpyxl import Workbook
 
-from .content import Event
+from .content import Event, Question, QuestionKind
 from .dates import short_datetime_fr
-from .models import Attendee
+from .models import Registration
 
 # OWASP "CSV injection": a cell starting with one of these is read as a formula.
 _FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
@@ -33,13 +33,27 @@ def header(event: Event) -> list[str]:
         "Inscription le",
         "Adresse confirmée le",
         "Besoins d’accessibilité",
-        *(f"Forum : {d}" for d in event.departments),
+        *(title for q in event.questions for title in _titles(q)),
     ]
 
 
-def rows(event: Event, attendees: Iterable[Attendee]) -> Iterator[list[str]]:
-    for a in attendees:
-        chosen = set(a.departments or ())
+def _titles(question: Question) -> list[str]:
+    """A multiple-choice question takes one column per option; others, one column."""
+    if question.kind is QuestionKind.MULTIPLE:
+        return [f"{question.short_label} : {option}" for option in question.options]
+    return [question.short_label]
+
+
+def _cells(question: Question, answer: str | list[str] | None) -> list[str]:
+    chosen = question.chosen(answer)
+    if question.kind is QuestionKind.MULTIPLE:
+        return ["oui" if option in chosen else "" for option in question.options]
+    return [", ".join(chosen)]
+
+
+def rows(event: Event, registrations: Iterable[Registration]) -> Iterator[list[str]]:
+    for a in registrations:
+        answers = a.answers or {}
         yield [
             neutralise(value)
             for value in (
@@ -52,19 +66,21 @@ def rows(event: Event, attendees: Iterable[Attendee]) -> Iterator[list[str]]:
                 short_datetime_fr(a.created_at),
                 short_datetime_fr(a.email_confirmed_at) if a.email_confirmed_at else "",
                 a.accessibility_needs,
-                *("oui" if d in chosen else "" for d in event.departments),
+                *(cell for q in event.questions for cell in _cells(q, answers.get(q.id))),
             )
         ]
 
 
-def csv_chunks(event: Event, attendees: Iterable[Attendee], excel: bool = True) -> Iterator[str]:
+def csv_chunks(
+    event: Event, registrations: Iterable[Registration], excel: bool = True
+) -> Iterator[str]:
     """French Excel reads UTF-8 only with a BOM, and splits on `;`; RFC 4180 wants `,`."""
     buffer = io.StringIO()
     writer = csv.writer(buffer, delimiter=";" if excel else ",", lineterminator="\r\n")
     if excel:
         buffer.write("\ufeff")
     writer.writerow(header(event))
-    for index, row in enumerate(rows(event, attendees)):
+    for index, row in enumerate(rows(event, registrations)):
         writer.writerow(row)
         if index % 500 == 499:
             yield buffer.getvalue()
@@ -73,12 +89,12 @@ def csv_chunks(event: Event, attendees: Iterable[Attendee], excel: bool = True) 
     yield buffer.getvalue()
 
 
-def xlsx_file(event: Event, attendees: Iterable[Attendee]) -> tempfile.SpooledTemporaryFile:
+def xlsx_file(event: Event, registrations: Iterable[Registration]) -> tempfile.SpooledTemporaryFile:
     """An .xlsx in openpyxl's write-only mode: rows go to disk as they come."""
     workbook = Workbook(write_only=True)
     sheet = workbook.create_sheet("Inscriptions")
     sheet.append(header(event))
-    for row in rows(event, attendees):
+    for row in rows(event, registrations):
         sheet.append(row)
     # Handed to send_file, which closes it once the response is sent.
     output = tempfile.SpooledTemporaryFile(max_size=8 * 1024 * 1024)  # noqa: SIM115

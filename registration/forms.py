@@ -1,25 +1,41 @@
-"""Flask-WTF forms: field formats and their French messages. Rules live in services."""
+"""Flask-WTF forms: field formats and their French messages. Rules live in registrations/."""
 
 from __future__ import annotations
 
+import functools
 import unicodedata
+from collections.abc import Callable, Iterator
+from typing import Any
 
 from email_validator import EmailNotValidError, validate_email
 from flask_wtf import FlaskForm
 from wtforms import (
     BooleanField,
+    Field,
     IntegerField,
     PasswordField,
+    RadioField,
     SelectField,
     SelectMultipleField,
     StringField,
+    SubmitField,
     TextAreaField,
 )
 from wtforms.fields.choices import SelectChoice
-from wtforms.validators import DataRequired, Length, NumberRange, Optional, ValidationError
+from wtforms.validators import (
+    DataRequired,
+    InputRequired,
+    Length,
+    NumberRange,
+    Optional,
+    ValidationError,
+)
 from wtforms.widgets import CheckboxInput, ListWidget
 
 from .accounts import MIN_PASSWORD_LENGTH
+from .content import Event, Question, QuestionKind
+
+NOT_AN_OPTION = "Choisissez parmi les réponses proposées."
 
 
 def _strip(value: str | None) -> str | None:
@@ -31,11 +47,11 @@ def _is_control(char: str) -> bool:
     return category[0] == "C" or category in ("Zl", "Zp")  # controls, line separators
 
 
-def _no_control_characters(allow_newlines: bool = False):
+def _no_control_characters(allow_newlines: bool = False) -> Callable[[Any, Field], None]:
     # A newline in a name could inject an e-mail header; NUL breaks PostgreSQL text.
     allowed = {"\n", "\r", "\t"} if allow_newlines else set()
 
-    def check(form, field) -> None:
+    def check(form: Any, field: Field) -> None:
         value = field.data or ""
         if any(_is_control(c) and c not in allowed for c in value):
             raise ValidationError("Ce champ contient des caractères non autorisés.")
@@ -43,18 +59,18 @@ def _no_control_characters(allow_newlines: bool = False):
     return check
 
 
-def _required(label: str):
+def _required(label: str) -> DataRequired:
     return DataRequired(message=f"Renseignez {label}.")
 
 
-def _max(n: int):
+def _max(n: int) -> Length:
     return Length(max=n, message=f"{n} caractères au maximum.")
 
 
 class ProfessionalEmail(StringField):
     """An e-mail address, normalised: IDNA domain, lower case. No DNS check (no network)."""
 
-    def pre_validate(self, form) -> None:
+    def pre_validate(self, form: Any) -> None:
         if not self.data:
             return
         try:
@@ -67,9 +83,58 @@ class ProfessionalEmail(StringField):
         self.data = (valid.ascii_email or valid.normalized).lower()
 
 
+def _values(field: SelectField | SelectMultipleField) -> set[str]:
+    return {choice.value for choice in field.choices or ()}  # type: ignore[union-attr]
+
+
 class MultiCheckboxField(SelectMultipleField):
     widget = ListWidget(prefix_label=False)
     option_widget = CheckboxInput()
+
+    def pre_validate(self, form: Any) -> None:
+        if any(value not in _values(self) for value in self.data or ()):
+            raise ValidationError(NOT_AN_OPTION)
+
+
+class OptionalRadioField(RadioField):
+    """Radio buttons that may stay unticked when the question is optional."""
+
+    def pre_validate(self, form: Any) -> None:
+        if self.data is None:
+            return
+        if self.data not in _values(self):
+            raise ValidationError(NOT_AN_OPTION)
+
+
+def question_field(question: Question) -> Field:
+    """The form field of an event's question, with its French messages."""
+    choices = [SelectChoice(option) for option in question.options]
+    common = {"label": question.label, "description": question.hint}
+    if question.kind is QuestionKind.SINGLE:
+        return OptionalRadioField(
+            choices=choices,
+            validators=[InputRequired(message="Choisissez une réponse.")]
+            if question.required
+            else [Optional()],
+            **common,
+        )
+    if question.kind is QuestionKind.MULTIPLE:
+        return MultiCheckboxField(
+            choices=choices,
+            validators=[DataRequired(message="Cochez au moins une réponse.")]
+            if question.required
+            else [],
+            **common,
+        )
+    return StringField(
+        filters=[_strip],
+        validators=[
+            _required("cette réponse") if question.required else Optional(),
+            _max(200),
+            _no_control_characters(),
+        ],
+        **common,
+    )
 
 
 class RegistrationForm(FlaskForm):
@@ -110,11 +175,6 @@ class RegistrationForm(FlaskForm):
         render_kw={"autocomplete": "organization-title"},
         description="Exemple : cheffe de projet numérique",
     )
-    departments = MultiCheckboxField(
-        "Départements que vous souhaitez rencontrer au forum (facultatif)",
-        choices=[],
-        validate_choice=True,
-    )
     accessibility_needs = TextAreaField(
         "Besoins d’accessibilité (facultatif)",
         filters=[_strip],
@@ -134,9 +194,30 @@ class RegistrationForm(FlaskForm):
     # Honeypot: hidden from people, filled in by bots.
     website = StringField("Site web", render_kw={"autocomplete": "off", "tabindex": "-1"})
 
-    def __init__(self, departments: tuple[str, ...] = (), **kwargs) -> None:
-        super().__init__(**kwargs)
-        self.departments.choices = list(departments)  # value and label are the same
+    questions: tuple[Question, ...] = ()
+
+    def question_fields(self) -> Iterator[tuple[Question, Field]]:
+        for question in self.questions:
+            yield question, self[f"q_{question.id}"]
+
+    def answers(self) -> dict[str, str | list[str]]:
+        """The answers given, by question id; unanswered questions are left out."""
+        given: dict[str, str | list[str]] = {}
+        for question, field in self.question_fields():
+            if field.data:
+                given[question.id] = field.data
+        return given
+
+
+@functools.lru_cache(maxsize=64)
+def _form_class(questions: tuple[Question, ...]) -> type[RegistrationForm]:
+    fields: dict[str, Any] = {f"q_{q.id}": question_field(q) for q in questions}
+    return type("EventRegistrationForm", (RegistrationForm,), {"questions": questions, **fields})
+
+
+def registration_form(event: Event) -> RegistrationForm:
+    """The registration form, with the event's own questions after the common fields."""
+    return _form_class(event.questions)()
 
 
 class SignInForm(FlaskForm):
@@ -174,6 +255,7 @@ class CapacityForm(FlaskForm):
         description="Laissez vide pour ne pas limiter les places.",
         render_kw={"inputmode": "numeric"},
     )
+    use_file = SubmitField("Revenir au nombre prévu par le fichier de l’événement")
 
 
 class AccountForm(FlaskForm):

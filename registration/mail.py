@@ -15,18 +15,20 @@ from datetime import timedelta
 from email.utils import make_msgid, parseaddr
 from pathlib import Path
 
-from flask import Flask, current_app, g, has_request_context, render_template, url_for
+from urllib.parse import urlsplit
+
+from flask import Flask, Response, current_app, g, has_request_context, render_template
 from flask_mail import Connection, Message
 from icalendar import Calendar
 from icalendar import Event as CalendarEvent
 from sqlalchemy import func, or_, select, update
 from sqlalchemy.orm import Session
 
-from . import clock
+from . import clock, links
 from .content import Event
 from .dates import PARIS
 from .extensions import db
-from .models import Attendee, OutboxMessage, OutboxStatus, Status
+from .models import OutboxMessage, OutboxStatus, Registration, Status
 
 SUBJECTS = {
     "confirm_address": "Confirmez votre inscription : {title}",
@@ -41,25 +43,30 @@ STALE_CLAIM = timedelta(minutes=10)
 
 
 def external_url(endpoint: str, **values: object) -> str:
-    """An absolute link for a message, on the public address the service answers at."""
-    return current_app.config["PUBLIC_BASE_URL"].rstrip("/") + url_for(endpoint, **values)
+    """An absolute link on the public address the service answers at, with or without a
+    request (the reminders run from the command line)."""
+    base = urlsplit(current_app.config["PUBLIC_BASE_URL"])
+    adapter = current_app.url_map.bind(
+        base.netloc, script_name=base.path or "/", url_scheme=base.scheme
+    )
+    return adapter.build(endpoint, values, force_external=True)
 
 
 def _sender_domain() -> str:
     return parseaddr(current_app.config["MAIL_DEFAULT_SENDER"])[1].rpartition("@")[2] or "localhost"
 
 
-def calendar_invite(event: Event, attendee: Attendee) -> str:
+def calendar_invite(event: Event, registration: Registration) -> str:
     """An .ics invite with a VTIMEZONE and a UID stable for the registration."""
     cal = Calendar()
-    cal.add("prodid", "-//DINUM//inscriptions//FR")
+    cal.add("prodid", "-//inscriptions//FR")
     cal.add("version", "2.0")
     cal.add("method", "PUBLISH")
     entry = CalendarEvent()
-    entry.add("uid", f"{attendee.public_id}@{_sender_domain()}")
+    entry.add("uid", f"{registration.public_id}@{_sender_domain()}")
     entry.add("dtstamp", clock.now())
     entry.add("dtstart", event.start.astimezone(PARIS))
-    entry.add("dtend", (event.end or event.start + timedelta(hours=2)).astimezone(PARIS))
+    entry.add("dtend", event.ends_at.astimezone(PARIS))
     entry.add("summary", event.title)
     entry.add("location", ", ".join(p for p in (event.place, event.address) if p))
     entry.add("description", event.chapeau)
@@ -69,34 +76,31 @@ def calendar_invite(event: Event, attendee: Attendee) -> str:
     return cal.to_ical().decode("utf-8")
 
 
-def queue(session: Session, kind: str, event: Event, attendee: Attendee) -> OutboxMessage:
-    """Render a message for an attendee into the outbox, in the caller's transaction."""
-    from .services import confirm_token, manage_token
-
+def queue(session: Session, kind: str, event: Event, registration: Registration) -> OutboxMessage:
+    """Render a message about a registration into the outbox, in the caller's transaction."""
     context = {
         "event": event,
-        "attendee": attendee,
+        "registration": registration,
         "event_url": external_url("public.event", slug=event.slug),
-        "manage_url": external_url("public.manage", slug=event.slug, token=manage_token(attendee)),
-        "confirm_url": external_url(
-            "public.confirm", slug=event.slug, token=confirm_token(attendee)
+        "manage_url": external_url(
+            "public.manage", slug=event.slug, token=links.manage_token(registration)
         ),
-        "how_to_get_there": next(
-            (i.text for i in event.infos if i.label.lower().startswith("comment y aller")), ""
+        "confirm_url": external_url(
+            "public.confirm", slug=event.slug, token=links.confirm_token(registration)
         ),
     }
     with_invite = kind in {"confirmed", "reminder"} or (
-        kind == "promoted" and attendee.status == Status.CONFIRMED
+        kind == "promoted" and registration.status == Status.CONFIRMED
     )
     now = clock.now()
     message = OutboxMessage(
-        attendee_id=attendee.id,
+        attendee_id=registration.id,
         kind=kind,
-        recipient=attendee.email,
+        recipient=registration.email,
         subject=SUBJECTS[kind].format(title=event.title),
         body_text=render_template(f"email/{kind}.txt", **context),
         body_html=render_template(f"email/{kind}.html", **context),
-        ics=calendar_invite(event, attendee) if with_invite else None,
+        ics=calendar_invite(event, registration) if with_invite else None,
         message_id=make_msgid(domain=_sender_domain()),
         created_at=now,
         next_attempt_at=now,
@@ -266,7 +270,7 @@ def init_app(app: Flask) -> None:
     """After a response is sent, deliver what that request queued."""
 
     @app.after_request
-    def deliver_after_response(response):
+    def deliver_after_response(response: Response) -> Response:
         ids = g.pop("outbox_ids", None)
         if ids:
             flask_app = current_app._get_current_object()

@@ -92,29 +92,37 @@ def _str_enum(enum_class: type[enum.StrEnum], name: str) -> Enum:
     )
 
 
-class EventState(Base):
-    """The database side of an event: what admins change, and the seat counter."""
+class EventRecord(Base):
+    """The database side of an event: the seat counter, and what admins changed.
+
+    The content file gives the initial number of places; `capacity_override` replaces it
+    only once an admin set it (`capacity_overridden`), so that editing the file still works.
+    """
 
     __tablename__ = "events"
     __table_args__ = (
         CheckConstraint("seats_taken >= 0", name="seats_taken_non_negative"),
-        CheckConstraint("capacity IS NULL OR capacity >= 0", name="capacity_non_negative"),
+        CheckConstraint(
+            "capacity_override IS NULL OR capacity_override >= 0", name="capacity_non_negative"
+        ),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     slug: Mapped[str] = mapped_column(String(200), unique=True)
-    capacity: Mapped[int | None] = mapped_column(Integer)
+    capacity_override: Mapped[int | None] = mapped_column(Integer)
+    capacity_overridden: Mapped[bool] = mapped_column(default=False)
     seats_taken: Mapped[int] = mapped_column(default=0)
     is_open: Mapped[bool] = mapped_column(default=True)
     public_notice: Mapped[str] = mapped_column(Text, default="")
     updated_at: Mapped[datetime]
 
-    @property
-    def seats_left(self) -> int | None:
-        return None if self.capacity is None else max(self.capacity - self.seats_taken, 0)
 
+class Registration(Base):
+    """One agent's registration to one event, whatever its status, cancelled and expired too.
 
-class Attendee(Base):
+    The table keeps the name of the first schema (`attendees`).
+    """
+
     __tablename__ = "attendees"
     __table_args__ = (
         UniqueConstraint("event_id", "email", name="uq_attendees_event_email"),
@@ -131,7 +139,8 @@ class Attendee(Base):
     last_name: Mapped[str] = mapped_column(String(100))
     employer: Mapped[str] = mapped_column(String(200))
     job_title: Mapped[str] = mapped_column(String(200))
-    departments: Mapped[list[str]] = mapped_column(JSON, default=list)
+    # Answers to the event's questions, by question id: a text, or a list for multiple choice.
+    answers: Mapped[dict[str, str | list[str]]] = mapped_column(JSON, default=dict)
     accessibility_needs: Mapped[str] = mapped_column(Text, default="")
     status: Mapped[Status] = mapped_column(_str_enum(Status, "attendee_status"))
     email_confirmed_at: Mapped[datetime | None]
@@ -140,14 +149,32 @@ class Attendee(Base):
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
 
-    event: Mapped[EventState] = relationship()
+    event: Mapped[EventRecord] = relationship()
     history: Mapped[list[StatusChange]] = relationship(
-        back_populates="attendee", order_by="StatusChange.id", cascade="all, delete-orphan"
+        back_populates="registration", order_by="StatusChange.id", cascade="all, delete-orphan"
     )
 
     @property
     def full_name(self) -> str:
         return f"{self.first_name} {self.last_name}"
+
+    def move_to(self, status: Status, reason: str, now: datetime) -> None:
+        """Change status, and say why in the history."""
+        self.status = status
+        self.updated_at = now
+        self.history.append(StatusChange(status=status, reason=reason, at=now))
+
+    def is_overdue(self, now: datetime) -> bool:
+        """Unconfirmed past its hold time: expired, even before anything recorded it."""
+        return (
+            self.status in ACTIVE
+            and self.email_confirmed_at is None
+            and self.expires_at is not None
+            and self.expires_at <= now
+        )
+
+    def status_at(self, now: datetime) -> Status:
+        return Status.EXPIRED if self.is_overdue(now) else self.status
 
 
 class StatusChange(Base):
@@ -161,7 +188,7 @@ class StatusChange(Base):
     reason: Mapped[str] = mapped_column(String(200))
     at: Mapped[datetime]
 
-    attendee: Mapped[Attendee] = relationship(back_populates="history")
+    registration: Mapped[Registration] = relationship(back_populates="history")
 
 
 class OutboxStatus(enum.StrEnum):

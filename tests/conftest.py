@@ -1,7 +1,9 @@
-"""Fixtures: an app on a fresh database (SQLite, and PostgreSQL where it runs), a frozen clock.
+"""Fixtures: an app on a fresh database (SQLite, and PostgreSQL where it runs), a frozen
+clock, the fixture content folder (tests/fixtures/content, two events), a real SMTP server.
 
-PostgreSQL and chromium tests skip with a reason on a machine without them. With
-REQUIRE_SERVICES=1 (CI sets it) a missing service fails the run instead.
+PostgreSQL, Redis and chromium tests skip with a reason on a machine without them. With
+REQUIRE_SERVICES=1 (CI sets it) a missing service fails the run instead. Factories that
+write rows directly live in tests/factories.py.
 """
 
 from __future__ import annotations
@@ -10,28 +12,33 @@ import email
 import email.policy
 import os
 import shutil
+import socket
+from collections.abc import Callable, Iterator
 from datetime import datetime
 from pathlib import Path
-from urllib.parse import urlsplit
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
+from flask import Flask
 from flask.testing import FlaskClient
 from flask_migrate import upgrade
 
 from registration import create_app
-from registration.content import load_site
+from registration.content import Event, load_site
 from registration.extensions import db
-from registration.models import Attendee, EventState, OutboxMessage
 
 # The settings read the environment first: the tests run as the "test" environment.
 os.environ["APP_ENV"] = "test"
 ROOT = Path(__file__).resolve().parent.parent
-CONTENT = ROOT / "content"
-SLUG = "la-dinum-en-action"
-POSTGRES_URL = os.environ.get(
-    "TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+CONTENT = Path(__file__).resolve().parent / "fixtures" / "content"
+WITH_QUESTIONS = "atelier-des-communs"  # 100 places, three questions
+WITHOUT_QUESTIONS = "rencontre-des-achats"  # unlimited places, no questions
+# Our own database, created if missing: the tests empty it and never touch any other.
+POSTGRES_SERVER = os.environ.get(
+    "TEST_POSTGRES_SERVER", "postgresql+psycopg://postgres@127.0.0.1:5432"
 )
+REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 REQUIRED = os.environ.get("REQUIRE_SERVICES") == "1"
 BEFORE_DEADLINE = datetime.fromisoformat("2023-05-20T10:00:00+02:00")
 
@@ -43,8 +50,8 @@ def unavailable(reason: str) -> None:
     pytest.skip(reason)
 
 
-def base_config(tmp_path: Path, **overrides) -> dict:
-    config = {
+def base_config(tmp_path: Path, **overrides: Any) -> dict[str, Any]:
+    config: dict[str, Any] = {
         "APP_ENV": "test",
         "TESTING": True,
         "SECRET_KEY": "test-secret",
@@ -61,73 +68,105 @@ def base_config(tmp_path: Path, **overrides) -> dict:
     return config
 
 
+def migrate_to_head(tmp_path: Path, url: str) -> None:
+    app = create_app(base_config(tmp_path, SQLALCHEMY_DATABASE_URI=url))
+    with app.app_context():
+        upgrade()
+        db.engine.dispose()
+
+
 _sqlite_template: dict[str, Path] = {}
 
 
-def _sqlite_url(tmp_path: Path, tmp_path_factory) -> str:
-    # Migrate once per session into a template file, then copy it for each test.
+def sqlite_url(tmp_path: Path, tmp_path_factory: pytest.TempPathFactory) -> str:
+    """A fresh migrated SQLite file: migrated once per session, then copied for each test."""
     if "path" not in _sqlite_template:
         template = tmp_path_factory.mktemp("template") / "template.db"
-        app = create_app(base_config(tmp_path, SQLALCHEMY_DATABASE_URI=f"sqlite:///{template}"))
-        with app.app_context():
-            upgrade()
-            db.engine.dispose()
+        migrate_to_head(tmp_path, f"sqlite:///{template}")
         _sqlite_template["path"] = template
     target = tmp_path / "test.db"
     shutil.copy(_sqlite_template["path"], target)
     return f"sqlite:///{target}"
 
 
-_postgres_ready: dict[str, bool] = {}
+def postgres_database(name: str) -> str:
+    """The URL of our own database `name`, created if it does not exist yet."""
+    engine = sa.create_engine(
+        f"{POSTGRES_SERVER}/postgres",
+        isolation_level="AUTOCOMMIT",
+        connect_args={"connect_timeout": 3},
+    )
+    try:
+        with engine.connect() as conn:
+            exists = conn.scalar(
+                sa.text("SELECT 1 FROM pg_database WHERE datname = :name"), {"name": name}
+            )
+            if not exists:
+                conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
+    except sa.exc.OperationalError as exc:
+        unavailable(f"PostgreSQL unreachable at {POSTGRES_SERVER}: {str(exc).splitlines()[0]}")
+    finally:
+        engine.dispose()
+    return f"{POSTGRES_SERVER}/{name}"
 
 
-def _postgres_url(tmp_path: Path) -> str:
-    if "ok" not in _postgres_ready:
-        try:
-            engine = sa.create_engine(POSTGRES_URL, connect_args={"connect_timeout": 3})
-            with engine.begin() as conn:
-                conn.exec_driver_sql("DROP SCHEMA public CASCADE")
-                conn.exec_driver_sql("CREATE SCHEMA public")
-            engine.dispose()
-            app = create_app(base_config(tmp_path, SQLALCHEMY_DATABASE_URI=POSTGRES_URL))
-            with app.app_context():
-                upgrade()
-                db.engine.dispose()
-            _postgres_ready["ok"] = True
-        except sa.exc.OperationalError as exc:
-            _postgres_ready["ok"] = False
-            _postgres_ready["why"] = str(exc).splitlines()[0]
-    if not _postgres_ready["ok"]:
-        unavailable(f"PostgreSQL unreachable at {POSTGRES_URL}: {_postgres_ready['why']}")
-    engine = sa.create_engine(POSTGRES_URL)
+def worker_suffix() -> str:
+    """`_gw0`… under pytest-xdist, so that parallel workers never share a database."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "")
+    return f"_{worker}" if worker else ""
+
+
+def reset_schema(url: str) -> None:
+    """Empty our own test database completely (it is ours: the tests created it)."""
+    engine = sa.create_engine(url)
+    with engine.begin() as conn:
+        conn.exec_driver_sql("DROP SCHEMA public CASCADE")
+        conn.exec_driver_sql("CREATE SCHEMA public")
+    engine.dispose()
+
+
+_postgres: dict[str, str] = {}
+
+
+def postgres_url(tmp_path: Path) -> str:
+    """Our migrated PostgreSQL database, its tables emptied for this test."""
+    if "url" not in _postgres:
+        url = postgres_database(f"inscriptions_test{worker_suffix()}")
+        reset_schema(url)
+        migrate_to_head(tmp_path, url)
+        _postgres["url"] = url
+    url = _postgres["url"]
+    engine = sa.create_engine(url)
     with engine.begin() as conn:
         tables = ", ".join(t.name for t in db.metadata.sorted_tables)
         conn.exec_driver_sql(f"TRUNCATE {tables} RESTART IDENTITY CASCADE")
     engine.dispose()
-    return POSTGRES_URL
+    return url
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
-def database_url(request, tmp_path, tmp_path_factory) -> str:
+def database_url(
+    request: pytest.FixtureRequest, tmp_path: Path, tmp_path_factory: pytest.TempPathFactory
+) -> str:
     if request.param == "sqlite":
-        return _sqlite_url(tmp_path, tmp_path_factory)
-    return _postgres_url(tmp_path)
+        return sqlite_url(tmp_path, tmp_path_factory)
+    return postgres_url(tmp_path)
 
 
 class ServerLikeClient(FlaskClient):
     """Closes each response, as a WSGI server does, so that call_on_close work runs."""
 
-    def open(self, *args, **kwargs):
+    def open(self, *args: Any, **kwargs: Any) -> Any:
         kwargs.setdefault("buffered", True)
         return super().open(*args, **kwargs)
 
 
 @pytest.fixture
-def make_app(database_url, tmp_path):
+def make_app(database_url: str, tmp_path: Path) -> Iterator[Callable[..., Flask]]:
     """Build an app on this test's database; keyword arguments override the config."""
-    apps = []
+    apps: list[Flask] = []
 
-    def build(**overrides):
+    def build(**overrides: Any) -> Flask:
         app = create_app(base_config(tmp_path, SQLALCHEMY_DATABASE_URI=database_url, **overrides))
         app.test_client_class = ServerLikeClient
         apps.append(app)
@@ -141,90 +180,34 @@ def make_app(database_url, tmp_path):
 
 
 @pytest.fixture
-def app(make_app):
+def app(make_app: Callable[..., Flask]) -> Flask:
     return make_app()
 
 
 @pytest.fixture
-def client(app):
+def client(app: Flask) -> FlaskClient:
     return app.test_client()
 
 
 @pytest.fixture
-def runner(app):
+def runner(app: Flask) -> Any:
     return app.test_cli_runner()
 
 
 @pytest.fixture
-def event():
-    return load_site(CONTENT).event(SLUG)
+def event() -> Event:
+    """The fixture event with questions and 100 places."""
+    found = load_site(CONTENT).event(WITH_QUESTIONS)
+    assert found is not None
+    return found
 
 
-def set_now(app, iso: str) -> None:
-    app.config["FROZEN_NOW"] = datetime.fromisoformat(iso)
-
-
-def form_data(**overrides) -> dict:
-    data = {
-        "first_name": "Camille",
-        "last_name": "Durand",
-        "email": "camille.durand@numerique.gouv.fr",
-        "employer": "DINUM",
-        "job_title": "Cheffe de projet",
-        "certify_agent": "y",
-        "accept_privacy": "y",
-    }
-    data.update(overrides)
-    return {k: v for k, v in data.items() if v is not None}
-
-
-def register_url(slug: str = SLUG) -> str:
-    return f"/agenda/{slug}/inscription"
-
-
-def attendees(app) -> list[Attendee]:
-    with app.app_context():
-        rows = db.session.scalars(sa.select(Attendee).order_by(Attendee.id)).all()
-        db.session.expunge_all()
-        return list(rows)
-
-
-def outbox(app, kind: str | None = None) -> list[OutboxMessage]:
-    with app.app_context():
-        query = sa.select(OutboxMessage).order_by(OutboxMessage.id)
-        if kind:
-            query = query.where(OutboxMessage.kind == kind)
-        rows = db.session.scalars(query).all()
-        db.session.expunge_all()
-        return list(rows)
-
-
-def set_capacity(app, capacity: int | None, taken: int | None = None) -> None:
-    """Set the event's places (and, to simulate earlier registrations, the seats taken)."""
-    event_page = load_site(CONTENT).event(SLUG)
-    with app.test_request_context():
-        from registration import services
-
-        with services.transaction() as session:
-            state = services.lock_event(session, event_page)
-            state.capacity = capacity
-            if taken is not None:
-                state.seats_taken = taken
-
-
-def event_row(app) -> EventState:
-    with app.app_context():
-        row = db.session.scalars(sa.select(EventState)).one()
-        db.session.expunge_all()
-        return row
-
-
-def link_from(message: OutboxMessage, marker: str) -> str:
-    """The first link in a message's text that contains `marker`, as a path."""
-    for word in message.body_text.split():
-        if marker in word:
-            return urlsplit(word)._replace(scheme="", netloc="").geturl()
-    raise AssertionError(f"no link with {marker!r} in {message.body_text!r}")
+@pytest.fixture
+def plain_event() -> Event:
+    """The fixture event without questions nor a limit on places."""
+    found = load_site(CONTENT).event(WITHOUT_QUESTIONS)
+    assert found is not None
+    return found
 
 
 # --- A real SMTP server on loopback --------------------------------------------------------
@@ -234,17 +217,15 @@ class SMTPServer:
     """aiosmtpd on 127.0.0.1, keeping every message it receives; can stop and start again."""
 
     def __init__(self) -> None:
-        import socket
-
         with socket.socket() as probe:
             probe.bind(("127.0.0.1", 0))
             self.port = probe.getsockname()[1]
         self.messages: list[email.message.EmailMessage] = []
-        self.controller = None
+        self.controller: Any = None
 
-    async def handle_DATA(self, server, session, envelope):
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         self.messages.append(
-            email.message_from_bytes(envelope.content, policy=email.policy.default)
+            email.message_from_bytes(envelope.content, policy=email.policy.default)  # type: ignore[arg-type]
         )
         return "250 Message accepted for delivery"
 
@@ -264,7 +245,7 @@ class SMTPServer:
 
 
 @pytest.fixture
-def smtp():
+def smtp() -> Iterator[SMTPServer]:
     server = SMTPServer()
     server.start()
     yield server
@@ -272,7 +253,7 @@ def smtp():
 
 
 @pytest.fixture
-def smtp_config(smtp) -> dict:
+def smtp_config(smtp: SMTPServer) -> dict[str, Any]:
     return {
         "MAIL_BACKEND": "smtp",
         "MAIL_SERVER": "127.0.0.1",
@@ -281,37 +262,18 @@ def smtp_config(smtp) -> dict:
     }
 
 
-# --- Accounts ------------------------------------------------------------------------------
-
-PASSWORD = "un mot de passe solide"
-
-
-def make_user(app, email: str, role: str = "organiser", password: str = PASSWORD):
-    from registration import accounts
-    from registration.models import Role
-
-    with app.app_context():
-        user = accounts.create_user(email, password, Role(role))
-        db.session.expunge(user)
-        return user
-
-
-def sign_in(client, email: str, password: str = PASSWORD):
-    return client.post("/connexion", data={"email": email, "password": password})
-
-
-def signed_in_client(app, email: str, role: str):
-    make_user(app, email, role)
-    client = app.test_client()
-    assert sign_in(client, email).status_code == 302
-    return client
+# --- Signed-in clients ---------------------------------------------------------------------
 
 
 @pytest.fixture
-def organiser_client(app):
+def organiser_client(app: Flask) -> FlaskClient:
+    from .factories import signed_in_client
+
     return signed_in_client(app, "orga@numerique.gouv.fr", "organiser")
 
 
 @pytest.fixture
-def admin_client(app):
+def admin_client(app: Flask) -> FlaskClient:
+    from .factories import signed_in_client
+
     return signed_in_client(app, "admin@numerique.gouv.fr", "admin")

@@ -2,53 +2,57 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask import Blueprint, abort, flash, g, redirect, render_template, request, url_for
+from flask.typing import ResponseReturnValue
 from flask_login import current_user
 from sqlalchemy import select
 
-from .. import accounts, clock, services
+from .. import accounts
+from ..backoffice import api, queries
 from ..extensions import db, login_manager
 from ..forms import AccountForm, CapacityForm, NoticeForm
 from ..models import AuditEntry, Role, User
-from .organiser import event_or_404
+from ..registrations.exceptions import CapacityTooLow
+from . import load_event_from_slug, staff_event
 
 bp = Blueprint("admin", __name__, url_prefix="/administration")
 
 
 @bp.before_request
-def require_admin():
+def require_admin() -> ResponseReturnValue | None:
     # Every route of this blueprint, present and future, is for admins only.
     if not current_user.is_authenticated:
-        return login_manager.unauthorized()
+        return login_manager.unauthorized()  # type: ignore[no-any-return]
     if not current_user.is_admin:
         abort(403)
     return None
 
 
-def _event_page(event, capacity_form: CapacityForm | None = None):
-    state = services.event_state(event)
+load_event_from_slug(bp, staff_event)
+
+
+def _event_page(capacity_form: CapacityForm | None = None) -> ResponseReturnValue:
+    overview = queries.overview(g.event)
     return render_template(
         "admin/event.html",
-        event=event,
-        state=state,
-        registration=services.registration_state(event, state, clock.now()),
-        capacity_form=capacity_form or CapacityForm(capacity=state.capacity),
+        event=g.event,
+        overview=overview,
+        capacity_form=capacity_form or CapacityForm(capacity=overview.capacity.places),
     )
 
 
 @bp.get("/<slug>/")
-def event(slug: str):
-    return _event_page(event_or_404(slug))
+def event() -> ResponseReturnValue:
+    return _event_page()
 
 
 @bp.route("/<slug>/<any(fermer, rouvrir):action>", methods=["GET", "POST"])
-def open_or_close(slug: str, action: str):
+def open_or_close(action: str) -> ResponseReturnValue:
     """GET shows the confirmation step; POST acts."""
-    event = event_or_404(slug)
     form = NoticeForm()
     if form.validate_on_submit():
-        services.set_registration_open(
-            event, current_user.email, is_open=action == "rouvrir", notice=form.notice.data or ""
+        api.set_registration_open(
+            g.event, current_user.email, is_open=action == "rouvrir", notice=form.notice.data or ""
         )
         flash(
             "Les inscriptions sont rouvertes."
@@ -56,27 +60,29 @@ def open_or_close(slug: str, action: str):
             else "Les inscriptions sont fermées.",
             "success",
         )
-        return redirect(url_for(".event", slug=slug))
-    return render_template("admin/confirm_open_close.html", event=event, form=form, action=action)
+        return redirect(url_for(".event"))
+    return render_template("admin/confirm_open_close.html", event=g.event, form=form, action=action)
 
 
 @bp.post("/<slug>/places")
-def capacity(slug: str):
-    event = event_or_404(slug)
+def capacity() -> ResponseReturnValue:
     form = CapacityForm()
     if form.validate_on_submit():
         try:
-            services.change_capacity(event, current_user.email, form.capacity.data)
-        except services.CapacityTooLow as error:
+            if form.use_file.data:
+                api.use_file_capacity(g.event, current_user.email)
+            else:
+                api.change_capacity(g.event, current_user.email, form.capacity.data)
+        except CapacityTooLow as error:
             form.capacity.errors.append(error.message)
         else:
             flash("Le nombre de places est enregistré.", "success")
-            return redirect(url_for(".event", slug=slug))
-    return _event_page(event, form)
+            return redirect(url_for(".event"))
+    return _event_page(form)
 
 
 @bp.route("/comptes", methods=["GET", "POST"])
-def users():
+def users() -> ResponseReturnValue:
     form = AccountForm()
     if form.validate_on_submit():
         try:
@@ -84,17 +90,16 @@ def users():
         except accounts.AccountError as error:
             form.email.errors.append(str(error))
         else:
-            services.log_action(
+            api.log_action(
                 current_user.email, "create-user", details=f"{user.email} ({user.role.value})"
             )
             flash(f"Compte créé pour {user.email}.", "success")
             return redirect(url_for(".users"))
-    listed = db.session.scalars(select(User).order_by(User.email)).all()
-    return render_template("admin/users.html", form=form, users=listed)
+    return render_template("admin/users.html", form=form, users=queries.users())
 
 
 @bp.post("/comptes/<int:user_id>/<any(desactiver, reactiver):action>")
-def toggle_user(user_id: int, action: str):
+def toggle_user(user_id: int, action: str) -> ResponseReturnValue:
     user = db.session.get(User, user_id)
     if user is None:
         abort(404)
@@ -102,13 +107,13 @@ def toggle_user(user_id: int, action: str):
         flash("Vous ne pouvez pas désactiver votre propre compte.", "error")
         return redirect(url_for(".users"))
     accounts.set_active(user, action == "reactiver")
-    services.log_action(current_user.email, f"user-{action}", details=user.email)
+    api.log_action(current_user.email, f"user-{action}", details=user.email)
     flash(f"Compte {'réactivé' if user.active else 'désactivé'} : {user.email}.", "success")
     return redirect(url_for(".users"))
 
 
 @bp.get("/journal")
-def audit_log():
+def audit_log() -> ResponseReturnValue:
     page = db.paginate(
         select(AuditEntry).order_by(AuditEntry.id.desc()), per_page=100, error_out=False
     )

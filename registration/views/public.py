@@ -6,28 +6,29 @@ from flask import (
     Blueprint,
     abort,
     current_app,
+    g,
     redirect,
     render_template,
     request,
     session,
     url_for,
 )
+from flask.typing import ResponseReturnValue
 from flask_login import current_user
 
-from .. import clock, content, services
+from .. import clock, content, links
 from ..extensions import limiter
-from ..forms import RegistrationForm
+from ..forms import registration_form
+from ..registrations import api, queries
+from ..registrations.exceptions import InvalidLink, NotEligible, RegistrationError
+from . import load_event_from_slug, site
 
 bp = Blueprint("public", __name__)
 
 
-def site() -> content.Site:
-    return content.load_site(current_app.config["CONTENT_DIR"])
-
-
 def can_preview_drafts() -> bool:
     """Drafts show to signed-in organisers and admins, or to everyone with the dev setting."""
-    return current_app.config["SHOW_UNPUBLISHED"] or current_user.is_authenticated
+    return bool(current_app.config["SHOW_UNPUBLISHED"] or current_user.is_authenticated)
 
 
 def visible(page: content.Page | None) -> content.Page:
@@ -36,84 +37,80 @@ def visible(page: content.Page | None) -> content.Page:
     return page
 
 
-def event_or_404(slug: str) -> content.Event:
-    return visible(site().event(slug))  # type: ignore[return-value]
+def visible_event(slug: str) -> content.Event:
+    event = site().event(slug)
+    visible(event)
+    assert event is not None
+    return event
+
+
+load_event_from_slug(bp, visible_event)
 
 
 @bp.get("/")
-def index():
+def index() -> ResponseReturnValue:
+    """One upcoming event: its page. Several: the list. None: the past ones."""
     events = [e for e in site().events if e.published or can_preview_drafts()]
-    upcoming = [e for e in events if (e.end or e.start) >= clock.now()]
-    if len(events) == 1 or upcoming:
-        return redirect(url_for(".event", slug=(upcoming or events)[0].slug))
-    return render_template("public/index.html", events=events)
+    upcoming = [e for e in events if not e.has_ended(clock.now())]
+    if len(upcoming) == 1:
+        return redirect(upcoming[0].url)
+    return render_template("public/index.html", events=upcoming or events, past=not upcoming)
 
 
 @bp.get("/agenda/")
-def agenda():
+def agenda() -> ResponseReturnValue:
     events = [e for e in site().events if e.published or can_preview_drafts()]
-    return render_template("public/index.html", events=events)
+    return render_template("public/index.html", events=events, past=False)
 
 
 @bp.get("/agenda/<slug>/")
-def event(slug: str):
-    event = event_or_404(slug)
-    state = services.event_state(event)
+def event() -> ResponseReturnValue:
     return render_template(
-        "public/event.html",
-        event=event,
-        registration=services.registration_state(event, state, clock.now()),
+        "public/event.html", event=g.event, registration=queries.availability(g.event)
     )
 
 
 def _registration_limit() -> str:
-    return current_app.config["REGISTRATION_RATE_LIMIT"]
+    return str(current_app.config["REGISTRATION_RATE_LIMIT"])
 
 
 @bp.route("/agenda/<slug>/inscription", methods=["GET", "POST"])
 @limiter.limit(_registration_limit, methods=["POST"])
-def register(slug: str):
-    event = event_or_404(slug)
-    registration = services.registration_state(event, services.event_state(event), clock.now())
-    form = RegistrationForm(departments=event.departments)
+def register() -> ResponseReturnValue:
+    form = registration_form(g.event)
     refused = ""  # why the service refused a valid form: closed, deadline passed
     not_eligible = False
     if form.validate_on_submit():
         if form.website.data:
             # A bot filled the hidden field: answer as for a person, keep nothing.
-            return redirect(url_for(".registered", slug=slug))
+            return redirect(url_for(".registered"))
         try:
-            outcome = services.register_attendee(
-                event,
-                services.Registrant(
+            outcome = api.register(
+                g.event,
+                api.Registrant(
                     email=form.email.data,
                     first_name=form.first_name.data,
                     last_name=form.last_name.data,
                     employer=form.employer.data,
                     job_title=form.job_title.data,
-                    departments=tuple(form.departments.data or ()),
+                    answers=form.answers(),
                     accessibility_needs=form.accessibility_needs.data or "",
                 ),
             )
-        except services.RegistrationError as error:
+        except RegistrationError as error:
             if error.field:
-                getattr(form, error.field).errors.append(error.message)
-                not_eligible = isinstance(error, services.NotEligible)
+                form[error.field].errors.append(error.message)
+                not_eligible = isinstance(error, NotEligible)
             else:
                 refused = error.message
-                registration = services.registration_state(
-                    event, services.event_state(event), clock.now()
-                )
         else:
             session["registered_email"] = form.email.data
-            return redirect(
-                url_for(".registered", slug=slug, attente="1" if outcome.waitlisted else None)
-            )
+            return redirect(url_for(".registered", attente="1" if outcome.waitlisted else None))
     return render_template(
         "public/register.html",
-        event=event,
+        event=g.event,
         form=form,
-        registration=registration,
+        registration=queries.availability(g.event),
         refused=refused,
         not_eligible=not_eligible,
         submitted=request.method == "POST",
@@ -121,50 +118,58 @@ def register(slug: str):
 
 
 @bp.get("/agenda/<slug>/inscription/envoyee")
-def registered(slug: str):
-    event = event_or_404(slug)
+def registered() -> ResponseReturnValue:
     return render_template(
         "public/registered.html",
-        event=event,
+        event=g.event,
         waitlisted=request.args.get("attente") == "1",
         email=session.get("registered_email"),
     )
 
 
+def _link_error(error: InvalidLink, status: int) -> ResponseReturnValue:
+    return render_template("public/link_error.html", event=g.event, message=error.message), status
+
+
 @bp.route("/agenda/<slug>/inscription/confirmer/<token>", methods=["GET", "POST"])
-def confirm(slug: str, token: str):
+def confirm(token: str) -> ResponseReturnValue:
     # GET only shows a button: mail scanners follow links, a person presses the button.
-    event = event_or_404(slug)
     if request.method == "GET":
-        return render_template("public/confirm.html", event=event, token=token)
+        return render_template("public/confirm.html", event=g.event, token=token)
     try:
-        attendee = services.confirm_attendee(event, token)
-    except services.InvalidLink as error:
-        return render_template("public/link_error.html", event=event, message=error.message), 400
-    return redirect(url_for(".manage", slug=slug, token=services.manage_token(attendee)))
+        registration = api.confirm(g.event, token)
+    except InvalidLink as error:
+        return _link_error(error, 400)
+    return redirect(url_for(".manage", token=links.manage_token(registration)))
 
 
 @bp.get("/agenda/<slug>/mon-inscription/<token>")
-def manage(slug: str, token: str):
-    event = event_or_404(slug)
+def manage(token: str) -> ResponseReturnValue:
     try:
-        attendee = services.attendee_for_link(event, token)
-    except services.InvalidLink as error:
-        return render_template("public/link_error.html", event=event, message=error.message), 404
-    return render_template("public/manage.html", event=event, attendee=attendee, token=token)
+        registration = queries.registration_for_link(g.event, token)
+    except InvalidLink as error:
+        return _link_error(error, 404)
+    return render_template(
+        "public/manage.html",
+        event=g.event,
+        registration=registration,
+        status=registration.status_at(clock.now()),
+        token=token,
+    )
 
 
 @bp.route("/agenda/<slug>/mon-inscription/<token>/annuler", methods=["GET", "POST"])
-def cancel(slug: str, token: str):
-    event = event_or_404(slug)
+def cancel(token: str) -> ResponseReturnValue:
     try:
         if request.method == "POST":
-            services.cancel_attendee(event, token)
-            return redirect(url_for(".manage", slug=slug, token=token))
-        attendee = services.attendee_for_link(event, token)
-    except services.InvalidLink as error:
-        return render_template("public/link_error.html", event=event, message=error.message), 404
-    return render_template("public/cancel.html", event=event, attendee=attendee, token=token)
+            api.cancel(g.event, token)
+            return redirect(url_for(".manage", token=token))
+        registration = queries.registration_for_link(g.event, token)
+    except InvalidLink as error:
+        return _link_error(error, 404)
+    return render_template(
+        "public/cancel.html", event=g.event, registration=registration, token=token
+    )
 
 
 LEGAL_PAGES = {
@@ -178,10 +183,10 @@ LEGAL_PAGES = {
 @bp.get(
     '/<any(accessibilite, "mentions-legales", "donnees-personnelles", "gestion-des-cookies"):name>'
 )
-def legal(name: str):
+def legal(name: str) -> ResponseReturnValue:
     return render_template(f"public/legal/{name}.html", title=LEGAL_PAGES[name])
 
 
 @bp.get("/<path:path>/")
-def page(path: str):
+def page(path: str) -> ResponseReturnValue:
     return render_template("public/page.html", page=visible(site().page(f"/{path}/")))

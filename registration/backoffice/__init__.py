@@ -1,0 +1,1 @@
+"""Organisers and admins: `api` (staff actions, each audited in its transaction), `queries`."""

@@ -1,0 +1,165 @@
+"""Staff actions. Each runs in one transaction, with its audit-log entry."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import timedelta
+
+from sqlalchemy import Select, delete, select, update
+from sqlalchemy.orm import Session
+
+from .. import clock, mail
+from ..content import Event
+from ..db import transaction
+from ..models import AuditEntry, OutboxMessage, OutboxStatus, Registration, Status
+from ..registrations import seats
+from ..registrations.exceptions import CapacityTooLow
+from . import queries
+
+
+def audit(
+    session: Session, actor: str, action: str, event_slug: str = "", details: str = ""
+) -> None:
+    session.add(
+        AuditEntry(
+            at=clock.now(), actor=actor, action=action, event_slug=event_slug, details=details
+        )
+    )
+
+
+def log_action(actor: str, action: str, event_slug: str = "", details: str = "") -> None:
+    """Record an action that changes nothing else (an export, an account change)."""
+    with transaction() as session:
+        audit(session, actor, action, event_slug, details)
+
+
+def export(
+    event: Event, actor: str, kind: str, filters: queries.Filters
+) -> Select[tuple[Registration]]:
+    """The rows to export, once the export is written to the audit log."""
+    details = f"q={filters.search!r} statut={filters.status!r}"
+    log_action(actor, f"export-{kind}", event.slug, details)
+    return queries.export(event, filters)
+
+
+def retry_message(message_id: int, actor: str) -> bool:
+    """Put a failed message back in line, to be sent after the response; False if not failed."""
+    with transaction() as session:
+        result = session.execute(
+            update(OutboxMessage)
+            .where(OutboxMessage.id == message_id, OutboxMessage.status == OutboxStatus.FAILED)
+            .values(status=OutboxStatus.PENDING, attempts=0, next_attempt_at=clock.now())
+        )
+        if not result.rowcount:  # type: ignore[attr-defined]
+            return False
+        audit(session, actor, "retry-message", details=f"message {message_id}")
+    mail.deliver_after_response(message_id)
+    return True
+
+
+def set_registration_open(event: Event, actor: str, is_open: bool, notice: str = "") -> None:
+    """Close or reopen registration now; forms already open are refused at their submission."""
+    with transaction() as session:
+        record = seats.lock_event(session, event)
+        record.is_open = is_open
+        record.public_notice = notice.strip()
+        record.updated_at = clock.now()
+        details = f"message public : {record.public_notice}" if record.public_notice else ""
+        audit(session, actor, "reopen" if is_open else "close", event.slug, details)
+
+
+def _places(value: int | None) -> str:
+    return "illimitées" if value is None else str(value)
+
+
+def change_capacity(event: Event, actor: str, capacity: int | None) -> None:
+    """Set the number of places, over the content file's; more places move the list up."""
+    with transaction() as session:
+        now = clock.now()
+        record = seats.lock_event(session, event)
+        if capacity is not None and capacity < record.seats_taken:
+            raise CapacityTooLow(
+                f"Impossible de descendre à {capacity} places : {record.seats_taken} sont déjà "
+                "prises (inscriptions confirmées ou en attente de confirmation). Annulez des "
+                "inscriptions d’abord, ou choisissez au moins ce nombre."
+            )
+        before = seats.capacity_in_force(event, record).places
+        record.capacity_override = capacity
+        record.capacity_overridden = True
+        record.updated_at = now
+        audit(session, actor, "capacity", event.slug, f"{_places(before)} → {_places(capacity)}")
+        seats.promote_waitlist(session, event, record, now)
+
+
+def use_file_capacity(event: Event, actor: str) -> None:
+    """Drop the admin's number: the content file's `places` is in force again."""
+    with transaction() as session:
+        now = clock.now()
+        record = seats.lock_event(session, event)
+        if event.capacity is not None and event.capacity < record.seats_taken:
+            raise CapacityTooLow(
+                f"Le fichier prévoit {event.capacity} places, mais {record.seats_taken} sont "
+                "déjà prises. Gardez un nombre fixé par l’administration."
+            )
+        before = seats.capacity_in_force(event, record).places
+        record.capacity_override = None
+        record.capacity_overridden = False
+        record.updated_at = now
+        audit(
+            session,
+            actor,
+            "capacity",
+            event.slug,
+            f"{_places(before)} → {_places(event.capacity)} (valeur du fichier)",
+        )
+        seats.promote_waitlist(session, event, record, now)
+
+
+def queue_reminders(events: Iterable[Event], days: int) -> dict[str, int]:
+    """Queue one reminder for each confirmed attendee of events starting within `days`."""
+    now = clock.now()
+    queued: dict[str, int] = {}
+    for event in events:
+        if not (now < event.start <= now + timedelta(days=days)):
+            continue
+        with transaction() as session:
+            record = seats.lock_event(session, event)
+            due = session.scalars(
+                select(Registration).where(
+                    Registration.event_id == record.id,
+                    Registration.status == Status.CONFIRMED,
+                    Registration.reminded_at.is_(None),
+                )
+            ).all()
+            for registration in due:
+                registration.reminded_at = now
+                mail.queue(session, "reminder", event, registration)
+        queued[event.slug] = len(due)
+    return queued
+
+
+def purge_registrations(
+    events: Iterable[Event], older_than: timedelta, actor: str
+) -> dict[str, int]:
+    """Delete the registrations of events that ended more than `older_than` ago."""
+    deleted: dict[str, int] = {}
+    now = clock.now()
+    for event in events:
+        if not event.has_ended(now - older_than):
+            continue
+        with transaction() as session:
+            record = seats.lock_event(session, event)
+            result = session.execute(delete(Registration).where(Registration.event_id == record.id))
+            count = int(result.rowcount)  # type: ignore[attr-defined]
+            record.seats_taken = 0
+            if count:
+                audit(
+                    session,
+                    actor,
+                    "purge",
+                    event.slug,
+                    f"{count} inscription(s) supprimée(s), "
+                    f"événement terminé depuis plus de {older_than.days} jours",
+                )
+        deleted[event.slug] = count
+    return deleted

@@ -1,0 +1,115 @@
+"""What content files become: frozen dataclasses, read by the views, the rules and the mail."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+# An event without an end is taken to last this long (calendar invites, "has it ended?").
+DEFAULT_DURATION = timedelta(hours=2)
+
+
+class ContentError(ValueError):
+    """A content file is malformed. The message names the file and the key."""
+
+    def __init__(self, path: object, key: str | None, problem: str) -> None:
+        self.path, self.key, self.problem = str(path), key, problem
+        where = f"{self.path} : clé « {key} »" if key else self.path
+        super().__init__(f"{where} : {problem}")
+
+
+@dataclass(frozen=True)
+class SiteConfig:
+    """`_config.yml` beside the content, as in Jekyll: the site's own address and contacts."""
+
+    url: str = ""  # root-relative links that this service does not serve point there
+    contact: str = ""  # the address people write to; an event may give its own
+    organiser: str = ""  # who signs the e-mails; an event may give its own
+
+
+@dataclass(frozen=True)
+class InfoField:
+    label: str
+    text: str
+    is_registration_link: bool
+
+
+class QuestionKind(enum.StrEnum):
+    SINGLE = "choix_unique"
+    MULTIPLE = "choix_multiple"
+    TEXT = "texte_court"
+
+
+@dataclass(frozen=True)
+class Question:
+    """A question of the registration form, declared under `inscription.questions`."""
+
+    id: str
+    label: str
+    kind: QuestionKind
+    options: tuple[str, ...] = ()
+    required: bool = False
+    hint: str = ""
+    column: str = ""  # the export's column title; the label when empty
+
+    @property
+    def is_choice(self) -> bool:
+        return self.kind is not QuestionKind.TEXT
+
+    @property
+    def short_label(self) -> str:
+        return self.column or self.label
+
+    def chosen(self, answer: str | list[str] | None) -> tuple[str, ...]:
+        """The answer as a tuple of options (or of the one text)."""
+        if answer is None or answer == "":
+            return ()
+        return tuple(answer) if isinstance(answer, list) else (answer,)
+
+
+@dataclass(frozen=True)
+class Page:
+    path: str
+    url: str
+    title: str
+    chapeau: str
+    subtitle: str
+    body_html: str
+    published: bool
+
+
+@dataclass(frozen=True)
+class Event(Page):
+    slug: str
+    start: datetime
+    end: datetime | None
+    place: str
+    address: str
+    categories: tuple[str, ...]
+    infos: tuple[InfoField, ...]
+    deadline: datetime
+    capacity: int | None  # the file's number of places; an admin may override it
+    contact: str
+    organiser: str
+    extra_domains: tuple[str, ...]
+    questions: tuple[Question, ...]
+    mail_infos: tuple[InfoField, ...]  # practical information repeated in every e-mail
+
+    @property
+    def registration_url(self) -> str:
+        return registration_path(self.slug)
+
+    @property
+    def ends_at(self) -> datetime:
+        return self.end or self.start + DEFAULT_DURATION
+
+    def has_ended(self, now: datetime) -> bool:
+        return now >= self.ends_at
+
+    def question(self, question_id: str) -> Question | None:
+        return next((q for q in self.questions if q.id == question_id), None)
+
+
+def registration_path(slug: str) -> str:
+    return f"/agenda/{slug}/inscription"

@@ -1,0 +1,67 @@
+"""Signed tokens for the links in e-mails: confirm an address, manage a registration."""
+
+from __future__ import annotations
+
+from flask import current_app
+from itsdangerous import (
+    BadSignature,
+    SignatureExpired,
+    TimestampSigner,
+    URLSafeSerializer,
+    URLSafeTimedSerializer,
+)
+
+from . import clock
+from .models import Registration
+from .registrations.exceptions import InvalidLink
+
+EXPIRED_CONFIRMATION = (
+    "Ce lien de confirmation a expiré. Inscrivez-vous de nouveau si des places restent."
+)
+
+
+class _ClockSigner(TimestampSigner):
+    """Token ages are measured on the one clock, like every other deadline."""
+
+    def get_timestamp(self) -> int:
+        return int(clock.now().timestamp())
+
+
+def _confirm_serializer() -> URLSafeTimedSerializer:
+    return URLSafeTimedSerializer(
+        current_app.config["SECRET_KEY"], salt="confirm-address", signer=_ClockSigner
+    )
+
+
+def _manage_serializer() -> URLSafeSerializer:
+    return URLSafeSerializer(current_app.config["SECRET_KEY"], salt="manage-registration")
+
+
+def confirm_token(registration: Registration) -> str:
+    return _confirm_serializer().dumps(registration.public_id)
+
+
+def manage_token(registration: Registration) -> str:
+    return _manage_serializer().dumps(registration.public_id)
+
+
+class ExpiredLink(InvalidLink):
+    """A genuine confirmation link, past its hold time."""
+
+
+def public_id_from_confirm_token(token: str) -> str:
+    """The registration a confirmation link names; ExpiredLink or InvalidLink otherwise."""
+    max_age = current_app.config["PENDING_HOLD_HOURS"] * 3600
+    try:
+        return str(_confirm_serializer().loads(token, max_age=max_age))
+    except SignatureExpired:
+        raise ExpiredLink(EXPIRED_CONFIRMATION) from None
+    except BadSignature:
+        raise InvalidLink("Ce lien de confirmation n’est pas valide.") from None
+
+
+def public_id_from_manage_token(token: str) -> str:
+    try:
+        return str(_manage_serializer().loads(token))
+    except BadSignature:
+        raise InvalidLink("Ce lien n’est pas valide.") from None

@@ -1,0 +1,1 @@
+"""Registering to an event: `api` (the operations), `rules` (check_*), `seats`, `exceptions`."""

@@ -1,0 +1,53 @@
+"""The rules of registration, each a `check_*` that raises a typed, French refusal."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from ..content import Event
+from ..dates import datetime_fr
+from ..eligibility import is_public_address
+from .exceptions import DeadlinePassed, NotEligible, RegistrationClosed, RegistrationError
+
+
+def check_open(event: Event, is_open: bool, now: datetime) -> None:
+    if not is_open:
+        raise RegistrationClosed("Les inscriptions sont fermées.")
+    if now >= event.deadline:
+        raise DeadlinePassed(
+            f"Les inscriptions sont closes depuis le {datetime_fr(event.deadline)}"
+        )
+
+
+def check_eligible(email: str, event: Event) -> None:
+    if not is_public_address(email, event.extra_domains):
+        raise NotEligible(
+            "Cette adresse n’est pas celle d’un service public. "
+            "Utilisez l’adresse e-mail professionnelle que vous donne votre administration.",
+        )
+
+
+@dataclass(frozen=True)
+class Availability:
+    """What the public is told: open or not, and why; the places a newcomer can still get."""
+
+    is_open: bool
+    message: str
+    seats_left: int | None
+    notice: str = ""
+
+    @property
+    def full(self) -> bool:
+        return self.seats_left == 0
+
+
+def availability(
+    event: Event, is_open: bool, notice: str, seats_left: int | None, now: datetime
+) -> Availability:
+    try:
+        check_open(event, is_open, now)
+    except RegistrationError as closed:
+        return Availability(False, closed.message, seats_left, notice)
+    message = f"Inscriptions ouvertes jusqu’au {datetime_fr(event.deadline)}"
+    return Availability(True, message, seats_left, notice)

@@ -1,0 +1,48 @@
+"""Blueprints by who uses them: public, organiser, admin, auth. Each view is thin: load the
+event once (`g.event`), validate the form, make one service or query call, render or redirect.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from flask import Blueprint, abort, current_app, g
+
+from .. import content
+
+
+def site() -> content.Site:
+    return content.load_site(current_app.config["CONTENT_DIR"])
+
+
+def staff_event(slug: str) -> content.Event:
+    """Any event, drafts included: staff prepare them."""
+    event = site().event(slug)
+    if event is None:
+        abort(404)
+    return event
+
+
+def load_event_from_slug(bp: Blueprint, find: Callable[[str], content.Event]) -> None:
+    """Routes with a <slug> get `g.event`, loaded once, after the blueprint's access checks
+    (register this after them); url_for fills the slug in from it."""
+
+    @bp.url_value_preprocessor
+    def pop_slug(endpoint: str | None, values: dict[str, Any] | None) -> None:
+        if values and "slug" in values:
+            g.slug = values.pop("slug")
+
+    @bp.before_request
+    def load_event() -> None:
+        if "slug" in g:
+            g.event = find(g.slug)
+
+    @bp.url_defaults
+    def add_slug(endpoint: str, values: dict[str, Any]) -> None:
+        if (
+            "event" in g
+            and "slug" not in values
+            and current_app.url_map.is_endpoint_expecting(endpoint, "slug")
+        ):
+            values["slug"] = g.event.slug
