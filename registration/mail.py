@@ -14,7 +14,6 @@ from dataclasses import dataclass
 from datetime import timedelta
 from email.utils import make_msgid, parseaddr
 from pathlib import Path
-
 from urllib.parse import urlsplit
 
 from flask import Flask, Response, current_app, g, has_request_context, render_template

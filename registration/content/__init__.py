@@ -56,8 +56,11 @@ def _mtime(path: Path) -> int:
         raise ContentError(path, None, f"illisible : {exc.strerror}") from None
 
 
+NO_SITE_CONFIG = SiteConfig()
+
+
 def load(
-    path: Path, local_urls: frozenset[str] = frozenset(), site: SiteConfig = SiteConfig()
+    path: Path, local_urls: frozenset[str] = frozenset(), site: SiteConfig = NO_SITE_CONFIG
 ) -> Page:
     """Parse one content file, from the cache unless it changed on disk."""
     return _parse(path, _mtime(path), local_urls, site)
