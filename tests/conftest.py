@@ -38,6 +38,7 @@ WITHOUT_QUESTIONS = "rencontre-des-achats"  # unlimited places, no questions
 POSTGRES_SERVER = os.environ.get(
     "TEST_POSTGRES_SERVER", "postgresql+psycopg://postgres@127.0.0.1:5432"
 )
+POSTGRES_DB = os.environ.get("TEST_POSTGRES_DB", "inscriptions_test")
 REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 REQUIRED = os.environ.get("REQUIRE_SERVICES") == "1"
 BEFORE_DEADLINE = datetime.fromisoformat("2023-05-20T10:00:00+02:00")
@@ -131,7 +132,7 @@ _postgres: dict[str, str] = {}
 def postgres_url(tmp_path: Path) -> str:
     """Our migrated PostgreSQL database, its tables emptied for this test."""
     if "url" not in _postgres:
-        url = postgres_database(f"inscriptions_test{worker_suffix()}")
+        url = postgres_database(f"{POSTGRES_DB}{worker_suffix()}")
         reset_schema(url)
         migrate_to_head(tmp_path, url)
         _postgres["url"] = url
