@@ -47,7 +47,9 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     register_commands(app)
     proxies = int(app.config.get("TRUSTED_PROXIES", 0) or 0)
     if proxies:
-        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=proxies, x_proto=proxies, x_host=proxies)
+        app.wsgi_app = ProxyFix(  # type: ignore[method-assign]
+            app.wsgi_app, x_for=proxies, x_proto=proxies, x_host=proxies
+        )
     return app
 
 

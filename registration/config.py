@@ -33,7 +33,9 @@ def parse_frozen_now(value: str | None) -> datetime | None:
     return moment
 
 
-def load(env: dict[str, str] | None = None, instance_path: str | Path = ROOT / "instance") -> dict:
+def load(
+    env: dict[str, str] | None = None, instance_path: str | Path = ROOT / "instance"
+) -> dict[str, Any]:
     """Build the Flask config mapping from environment variables."""
     env = dict(os.environ if env is None else env)
     instance = Path(instance_path)

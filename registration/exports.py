@@ -89,7 +89,9 @@ def csv_chunks(
     yield buffer.getvalue()
 
 
-def xlsx_file(event: Event, registrations: Iterable[Registration]) -> tempfile.SpooledTemporaryFile:
+def xlsx_file(
+    event: Event, registrations: Iterable[Registration]
+) -> tempfile.SpooledTemporaryFile[bytes]:
     """An .xlsx in openpyxl's write-only mode: rows go to disk as they come."""
     workbook = Workbook(write_only=True)
     sheet = workbook.create_sheet("Inscriptions")

@@ -21,7 +21,7 @@ from wtforms import (
     SubmitField,
     TextAreaField,
 )
-from wtforms.fields.choices import SelectChoice
+from wtforms.fields.choices import SelectChoice  # type: ignore[attr-defined]
 from wtforms.validators import (
     DataRequired,
     InputRequired,
@@ -34,8 +34,14 @@ from wtforms.widgets import CheckboxInput, ListWidget
 
 from .accounts import MIN_PASSWORD_LENGTH
 from .content import Event, Question, QuestionKind
+from .registrations.api import Registrant
 
 NOT_AN_OPTION = "Choisissez parmi les réponses proposées."
+
+
+def add_error(field: Field, message: str) -> None:
+    """Show a refusal from the rules next to its field, like a validation error."""
+    field.errors = [*field.errors, message]
 
 
 def _strip(value: str | None) -> str | None:
@@ -84,7 +90,7 @@ class ProfessionalEmail(StringField):
 
 
 def _values(field: SelectField | SelectMultipleField) -> set[str]:
-    return {choice.value for choice in field.choices or ()}  # type: ignore[union-attr]
+    return {value for value, *_ in field.iter_choices()}
 
 
 class MultiCheckboxField(SelectMultipleField):
@@ -109,31 +115,32 @@ class OptionalRadioField(RadioField):
 def question_field(question: Question) -> Field:
     """The form field of an event's question, with its French messages."""
     choices = [SelectChoice(option) for option in question.options]
-    common = {"label": question.label, "description": question.hint}
+    label, hint = question.label, question.hint
     if question.kind is QuestionKind.SINGLE:
+        required = InputRequired(message="Choisissez une réponse.")
         return OptionalRadioField(
+            label,
             choices=choices,
-            validators=[InputRequired(message="Choisissez une réponse.")]
-            if question.required
-            else [Optional()],
-            **common,
+            validators=[required if question.required else Optional()],
+            description=hint,
         )
     if question.kind is QuestionKind.MULTIPLE:
+        at_least_one = DataRequired(message="Cochez au moins une réponse.")
         return MultiCheckboxField(
+            label,
             choices=choices,
-            validators=[DataRequired(message="Cochez au moins une réponse.")]
-            if question.required
-            else [],
-            **common,
+            validators=[at_least_one] if question.required else [],
+            description=hint,
         )
     return StringField(
+        label,
         filters=[_strip],
         validators=[
             _required("cette réponse") if question.required else Optional(),
             _max(200),
             _no_control_characters(),
         ],
-        **common,
+        description=hint,
     )
 
 
@@ -199,6 +206,18 @@ class RegistrationForm(FlaskForm):
     def question_fields(self) -> Iterator[tuple[Question, Field]]:
         for question in self.questions:
             yield question, self[f"q_{question.id}"]
+
+    def registrant(self) -> Registrant:
+        """What the agent filled in, once the form is valid."""
+        return Registrant(
+            email=self.email.data or "",
+            first_name=self.first_name.data or "",
+            last_name=self.last_name.data or "",
+            employer=self.employer.data or "",
+            job_title=self.job_title.data or "",
+            answers=self.answers(),
+            accessibility_needs=self.accessibility_needs.data or "",
+        )
 
     def answers(self) -> dict[str, str | list[str]]:
         """The answers given, by question id; unanswered questions are left out."""

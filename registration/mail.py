@@ -72,7 +72,7 @@ def calendar_invite(event: Event, registration: Registration) -> str:
     entry.add("url", external_url("public.event", slug=event.slug))
     cal.add_component(entry)
     cal.add_missing_timezones()
-    return cal.to_ical().decode("utf-8")
+    return str(cal.to_ical().decode("utf-8"))
 
 
 def queue(session: Session, kind: str, event: Event, registration: Registration) -> OutboxMessage:
@@ -242,7 +242,8 @@ def deliver(ids: list[int] | None = None, limit: int = 200) -> DeliveryReport:
     except (smtplib.SMTPException, OSError) as exc:
         # The server could not be reached: every message not yet settled goes back in line.
         for row in rows:
-            if db.session.get(OutboxMessage, row.id).status == OutboxStatus.SENDING:
+            current = db.session.get(OutboxMessage, row.id)
+            if current is not None and current.status == OutboxStatus.SENDING:
                 outcomes[_settle(row, f"{type(exc).__name__}: {exc}")] += 1
     return DeliveryReport(
         sent=outcomes["sent"], retrying=outcomes["pending"], failed=outcomes["failed"]
@@ -272,14 +273,13 @@ def init_app(app: Flask) -> None:
     def deliver_after_response(response: Response) -> Response:
         ids = g.pop("outbox_ids", None)
         if ids:
-            flask_app = current_app._get_current_object()
 
             def send() -> None:
-                with flask_app.app_context():
+                with app.app_context():
                     try:
                         deliver(ids)
                     except Exception:  # the outbox keeps them for `flask outbox deliver`
-                        flask_app.logger.exception("Immediate delivery failed; left in the outbox")
+                        app.logger.exception("Immediate delivery failed; left in the outbox")
 
             response.call_on_close(send)
         return response

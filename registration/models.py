@@ -20,24 +20,25 @@ from sqlalchemy import (
     TypeDecorator,
     UniqueConstraint,
 )
+from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, registry, relationship
 
 
-class UTCDateTime(TypeDecorator):
+class UTCDateTime(TypeDecorator[datetime]):
     """Aware datetimes, stored in UTC; SQLite hands them back naive, so they are re-tagged."""
 
     impl = DateTime(timezone=True)
     cache_ok = True
 
-    def process_bind_param(self, value: datetime | None, dialect) -> datetime | None:
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
         if value is None:
             return None
         if value.tzinfo is None:
             raise ValueError("naive datetime refused: store aware datetimes")
         return value.astimezone(UTC)
 
-    def process_result_value(self, value: datetime | None, dialect) -> datetime | None:
-        if value is None:
+    def process_result_value(self, value: object, dialect: Dialect) -> datetime | None:
+        if not isinstance(value, datetime):
             return None
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
@@ -280,7 +281,7 @@ class AuditEntry(Base):
     details: Mapped[str] = mapped_column(Text, default="")
 
 
-def render_item(type_: str, obj: object, autogen_context) -> str | bool:
+def render_item(type_: str, obj: object, autogen_context: object) -> str | bool:
     """Alembic autogenerate: UTCDateTime is a plain timezone-aware DateTime in the schema."""
     if type_ == "type" and isinstance(obj, UTCDateTime):
         return "sa.DateTime(timezone=True)"

@@ -33,9 +33,7 @@ def log_action(actor: str, action: str, event_slug: str = "", details: str = "")
         audit(session, actor, action, event_slug, details)
 
 
-def export(
-    event: Event, actor: str, kind: str, filters: queries.Filters
-) -> Select[tuple[Registration]]:
+def export(event: Event, actor: str, kind: str, filters: queries.Filters) -> Select[Registration]:
     """The rows to export, once the export is written to the audit log."""
     details = f"q={filters.search!r} statut={filters.status!r}"
     log_action(actor, f"export-{kind}", event.slug, details)

@@ -72,11 +72,11 @@ class Dashboard:
     questions: tuple[QuestionCounts, ...]
 
 
-def _record_id(event: Event) -> Select[tuple[int]]:
+def _record_id(event: Event) -> Select[int]:
     return select(EventRecord.id).where(EventRecord.slug == event.slug)
 
 
-def of_event(event: Event) -> Select[tuple[Registration]]:
+def of_event(event: Event) -> Select[Registration]:
     return select(Registration).where(Registration.event_id.in_(_record_id(event)))
 
 
@@ -147,7 +147,7 @@ def dashboard(event: Event) -> Dashboard:
     )
 
 
-def search(event: Event, filters: Filters) -> Select[tuple[Registration]]:
+def search(event: Event, filters: Filters) -> Select[Registration]:
     """The registrations matching the search box and the status filter."""
     query = of_event(event)
     if filters.search:
@@ -166,7 +166,7 @@ def search(event: Event, filters: Filters) -> Select[tuple[Registration]]:
     return query
 
 
-def attendee_list(event: Event, filters: Filters) -> Select[tuple[Registration]]:
+def attendee_list(event: Event, filters: Filters) -> Select[Registration]:
     return search(event, filters).order_by(Registration.last_name, Registration.first_name)
 
 
@@ -185,7 +185,7 @@ def sign_in_sheet(event: Event) -> list[Registration]:
     )
 
 
-def export(event: Event, filters: Filters) -> Select[tuple[Registration]]:
+def export(event: Event, filters: Filters) -> Select[Registration]:
     """The rows of an export, streamed from the database: memory stays flat for any number."""
     return (
         search(event, filters)

@@ -37,9 +37,7 @@ def availability(event: Event) -> rules.Availability:
         (Registration.expires_at.is_(None)) | (Registration.expires_at > now),
     )
     releasing = (
-        seats.overdue(EventRecord.id, now)  # type: ignore[arg-type]
-        .with_only_columns(overdue_pending)
-        .scalar_subquery()
+        seats.overdue(EventRecord.id, now).with_only_columns(overdue_pending).scalar_subquery()
     )
     row = db.session.execute(
         select(EventRecord, releasing, waiting.scalar_subquery()).where(

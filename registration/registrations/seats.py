@@ -10,10 +10,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Select, select, update
+from sqlalchemy import ColumnElement, Select, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from .. import clock, mail
 from ..content import Event
@@ -69,7 +69,7 @@ def take_seat(session: Session, event: Event, record: EventRecord) -> bool:
         guard.values(seats_taken=EventRecord.seats_taken + 1, updated_at=clock.now())
     )
     session.refresh(record)
-    return result.rowcount == 1  # type: ignore[attr-defined]
+    return bool(result.rowcount == 1)  # type: ignore[attr-defined]
 
 
 def free_seat(session: Session, record: EventRecord) -> None:
@@ -101,7 +101,9 @@ def promote_waitlist(session: Session, event: Event, record: EventRecord, now: d
         mail.queue(session, "promoted", event, first)
 
 
-def overdue(record_id: int, now: datetime) -> Select[tuple[Registration]]:
+def overdue(
+    record_id: int | ColumnElement[int] | InstrumentedAttribute[int], now: datetime
+) -> Select[Registration]:
     """Unconfirmed registrations past their hold time."""
     return select(Registration).where(
         Registration.event_id == record_id,

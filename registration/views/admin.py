@@ -10,7 +10,7 @@ from sqlalchemy import select
 from .. import accounts
 from ..backoffice import api, queries
 from ..extensions import db, login_manager
-from ..forms import AccountForm, CapacityForm, NoticeForm
+from ..forms import AccountForm, CapacityForm, NoticeForm, add_error
 from ..models import AuditEntry, Role, User
 from ..registrations.exceptions import CapacityTooLow
 from . import load_event_from_slug, staff_event
@@ -74,7 +74,7 @@ def capacity() -> ResponseReturnValue:
             else:
                 api.change_capacity(g.event, current_user.email, form.capacity.data)
         except CapacityTooLow as error:
-            form.capacity.errors.append(error.message)
+            add_error(form.capacity, error.message)
         else:
             flash("Le nombre de places est enregistré.", "success")
             return redirect(url_for(".event"))
@@ -86,9 +86,11 @@ def users() -> ResponseReturnValue:
     form = AccountForm()
     if form.validate_on_submit():
         try:
-            user = accounts.create_user(form.email.data, form.password.data, Role(form.role.data))
+            user = accounts.create_user(
+                form.email.data or "", form.password.data or "", Role(form.role.data)
+            )
         except accounts.AccountError as error:
-            form.email.errors.append(str(error))
+            add_error(form.email, str(error))
         else:
             api.log_action(
                 current_user.email, "create-user", details=f"{user.email} ({user.role.value})"

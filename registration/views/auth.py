@@ -4,7 +4,17 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
-from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
+from flask import (
+    Blueprint,
+    Response,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
+from flask.typing import ResponseReturnValue
 from flask_login import login_user, logout_user
 
 from .. import accounts
@@ -22,16 +32,16 @@ def load_user(user_id: str) -> User | None:
 
 
 def _signin_limit() -> str:
-    return current_app.config["SIGNIN_RATE_LIMIT"]
+    return str(current_app.config["SIGNIN_RATE_LIMIT"])
 
 
 def _account_key() -> str:
     return "account:" + accounts.normalise(request.form.get("email", ""))
 
 
-def _failed(response) -> bool:
+def _failed(response: Response) -> bool:
     # Only failed attempts count; a successful sign-in redirects.
-    return response.status_code != 302
+    return bool(response.status_code != 302)
 
 
 def _safe_next(target: str | None) -> str:
@@ -44,11 +54,11 @@ def _safe_next(target: str | None) -> str:
 @bp.route("/connexion", methods=["GET", "POST"])
 @limiter.limit(_signin_limit, methods=["POST"], deduct_when=_failed)
 @limiter.limit(_signin_limit, methods=["POST"], key_func=_account_key, deduct_when=_failed)
-def sign_in():
+def sign_in() -> ResponseReturnValue:
     form = SignInForm()
     failed = False
     if form.validate_on_submit():
-        user = accounts.authenticate(form.email.data, form.password.data)
+        user = accounts.authenticate(form.email.data or "", form.password.data or "")
         if user is not None:
             login_user(user)
             return redirect(_safe_next(request.args.get("next")))
@@ -57,7 +67,7 @@ def sign_in():
 
 
 @bp.post("/deconnexion")
-def sign_out():
+def sign_out() -> ResponseReturnValue:
     logout_user()
     flash("Vous êtes déconnecté.", "info")
     return redirect(url_for("public.index"))

@@ -90,12 +90,11 @@ def export_csv() -> ResponseReturnValue:
     excel = request.args.get("dialect") != "rfc4180"
     query = api.export(event, current_user.email, "csv" if excel else "csv-rfc4180", _filters())
 
-    @stream_with_context
     def generate() -> Iterator[str]:
         yield from exports.csv_chunks(event, db.session.scalars(query), excel=excel)
 
     return Response(
-        generate(),
+        stream_with_context(generate()),
         mimetype="text/csv",
         headers={
             "Content-Disposition": f'attachment; filename="{_export_name(event, "csv")}"',

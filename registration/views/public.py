@@ -18,7 +18,7 @@ from flask_login import current_user
 
 from .. import clock, content, links
 from ..extensions import limiter
-from ..forms import registration_form
+from ..forms import add_error, registration_form
 from ..registrations import api, queries
 from ..registrations.exceptions import InvalidLink, NotEligible, RegistrationError
 from . import load_event_from_slug, site
@@ -85,21 +85,10 @@ def register() -> ResponseReturnValue:
             # A bot filled the hidden field: answer as for a person, keep nothing.
             return redirect(url_for(".registered"))
         try:
-            outcome = api.register(
-                g.event,
-                api.Registrant(
-                    email=form.email.data,
-                    first_name=form.first_name.data,
-                    last_name=form.last_name.data,
-                    employer=form.employer.data,
-                    job_title=form.job_title.data,
-                    answers=form.answers(),
-                    accessibility_needs=form.accessibility_needs.data or "",
-                ),
-            )
+            outcome = api.register(g.event, form.registrant())
         except RegistrationError as error:
             if error.field:
-                form[error.field].errors.append(error.message)
+                add_error(form[error.field], error.message)
                 not_eligible = isinstance(error, NotEligible)
             else:
                 refused = error.message
