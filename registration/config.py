@@ -78,7 +78,7 @@ def load(
         "MAIL_USERNAME": env.get("MAIL_USERNAME") or None,
         "MAIL_PASSWORD": env.get("MAIL_PASSWORD") or None,
         "MAIL_DEFAULT_SENDER": env.get(
-            "MAIL_DEFAULT_SENDER", "Inscriptions DINUM <ne-pas-repondre@numerique.gouv.fr>"
+            "MAIL_DEFAULT_SENDER", "Inscriptions <ne-pas-repondre@localhost>"
         ),
         "MAIL_TIMEOUT": float(env.get("MAIL_TIMEOUT", "3")),
         # Never silently drop mail (Flask-Mail does when TESTING): dev uses the file backend.

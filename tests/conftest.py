@@ -63,6 +63,7 @@ def base_config(tmp_path: Path, **overrides: Any) -> dict[str, Any]:
         "MAIL_BACKEND": "file",
         "MAIL_FILE_DIR": str(tmp_path / "mail"),
         "PUBLIC_BASE_URL": "http://localhost",
+        "MAIL_DEFAULT_SENDER": "Inscriptions DINUM <ne-pas-repondre@numerique.gouv.fr>",
         "SESSION_COOKIE_SECURE": False,
     }
     config.update(overrides)
