@@ -24,8 +24,10 @@ run: setup
 	$(BIN)/flask db upgrade
 	$(BIN)/flask run --host 127.0.0.1 --port 5000
 
+# Two workers on two cores (pytest-xdist); JOBS=0 runs in one process.
+JOBS ?= auto
 test: setup
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n $(JOBS) $(PYTEST_ARGS)
 
 lint: setup
 	$(BIN)/ruff check .

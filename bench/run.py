@@ -1,7 +1,9 @@
 """Benchmarks that print figures (no assertions): in-process requests through the WSGI stack.
 
     make bench                       # SQLite in a temporary folder
-    BENCH_DATABASE_URL=postgresql+psycopg://postgres@127.0.0.1:5432/test make bench
+    BENCH_DATABASE_URL=postgresql+psycopg://postgres@127.0.0.1:5432/inscriptions_bench make bench
+
+The PostgreSQL database is created if it does not exist, and emptied: give it a name of its own.
 
 A minimal Flask app serves as the baseline for the cost of the framework itself.
 """
@@ -16,6 +18,7 @@ import time
 from datetime import datetime
 from pathlib import Path
 
+import sqlalchemy as sa
 from flask import Flask
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -42,6 +45,15 @@ def measure(label: str, call, n: int = N) -> None:
     print(f"{label:<38} {n / sum(timings):8.0f} req/s   p50 {p50:6.2f} ms   p95 {p95:6.2f} ms")
 
 
+def create_database(url: str) -> None:
+    server, _, name = url.rpartition("/")
+    engine = sa.create_engine(f"{server}/postgres", isolation_level="AUTOCOMMIT")
+    with engine.connect() as conn:
+        if not conn.scalar(sa.text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": name}):
+            conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
+    engine.dispose()
+
+
 def main() -> None:
     workdir = Path(tempfile.mkdtemp(prefix="bench-"))
     url = os.environ.get("BENCH_DATABASE_URL", f"sqlite:///{workdir / 'bench.db'}")
@@ -56,6 +68,8 @@ def main() -> None:
             "MAIL_FILE_DIR": str(workdir / "mail"),
         }
     )
+    if url.startswith("postgresql"):
+        create_database(url)
     with app.app_context():
         if url.startswith("postgresql"):
             db.drop_all()
