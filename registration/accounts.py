@@ -6,6 +6,7 @@ from sqlalchemy import select
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from . import clock
+from .db import transaction
 from .extensions import db
 from .models import Role, User
 
@@ -33,7 +34,8 @@ def find(email: str) -> User | None:
     return db.session.scalars(select(User).where(User.email == normalise(email))).first()
 
 
-def create_user(email: str, password: str, role: Role) -> User:
+def new_user(email: str, password: str, role: Role) -> User:
+    """Add an account to the current transaction."""
     check_password(password)
     if find(email) is not None:
         raise AccountError(f"Un compte existe déjà pour {normalise(email)}.")
@@ -44,8 +46,14 @@ def create_user(email: str, password: str, role: Role) -> User:
         created_at=clock.now(),
     )
     db.session.add(user)
-    db.session.commit()
+    db.session.flush()
     return user
+
+
+def create_user(email: str, password: str, role: Role) -> User:
+    """Create an account (the command line's way; the admin page audits it too)."""
+    with transaction():
+        return new_user(email, password, role)
 
 
 def set_password(user: User, password: str) -> None:

@@ -8,10 +8,10 @@ from datetime import timedelta
 from sqlalchemy import Select, delete, select, update
 from sqlalchemy.orm import Session
 
-from .. import clock, mail
+from .. import accounts, clock, mail
 from ..content import Event
 from ..db import transaction
-from ..models import AuditEntry, OutboxMessage, OutboxStatus, Registration, Status
+from ..models import AuditEntry, OutboxMessage, OutboxStatus, Registration, Role, Status, User
 from ..registrations import seats
 from ..registrations.exceptions import CapacityTooLow
 from . import queries
@@ -38,6 +38,31 @@ def export(event: Event, actor: str, kind: str, filters: queries.Filters) -> Sel
     details = f"q={filters.search!r} statut={filters.status!r}"
     log_action(actor, f"export-{kind}", event.slug, details)
     return queries.export(event, filters)
+
+
+def create_account(email: str, password: str, role: Role, actor: str) -> User:
+    """An organiser or admin account; AccountError says why not."""
+    with transaction() as session:
+        user = accounts.new_user(email, password, role)
+        audit(session, actor, "create-user", details=f"{user.email} ({user.role.value})")
+    return user
+
+
+def set_account_active(user_id: int, active: bool, actor: str) -> User | None:
+    """Disable or re-enable an account; None if there is no such account."""
+    with transaction() as session:
+        user = session.get(User, user_id)
+        if user is None:
+            return None
+        user.active = active
+        audit(session, actor, "user-reactiver" if active else "user-desactiver", details=user.email)
+    return user
+
+
+def sign_in_sheet(event: Event, actor: str) -> list[Registration]:
+    """The confirmed attendees, once the printing is written to the audit log."""
+    log_action(actor, "export-emargement", event.slug)
+    return queries.sign_in_sheet(event)
 
 
 def retry_message(message_id: int, actor: str) -> bool:

@@ -11,7 +11,7 @@ from .. import accounts
 from ..backoffice import api, queries
 from ..extensions import db, login_manager
 from ..forms import AccountForm, CapacityForm, NoticeForm, add_error
-from ..models import AuditEntry, Role, User
+from ..models import AuditEntry, Role
 from ..registrations.exceptions import CapacityTooLow
 from . import load_event_from_slug, staff_event
 
@@ -86,15 +86,15 @@ def users() -> ResponseReturnValue:
     form = AccountForm()
     if form.validate_on_submit():
         try:
-            user = accounts.create_user(
-                form.email.data or "", form.password.data or "", Role(form.role.data)
+            user = api.create_account(
+                form.email.data or "",
+                form.password.data or "",
+                Role(form.role.data),
+                current_user.email,
             )
         except accounts.AccountError as error:
             add_error(form.email, str(error))
         else:
-            api.log_action(
-                current_user.email, "create-user", details=f"{user.email} ({user.role.value})"
-            )
             flash(f"Compte créé pour {user.email}.", "success")
             return redirect(url_for(".users"))
     return render_template("admin/users.html", form=form, users=queries.users())
@@ -102,14 +102,12 @@ def users() -> ResponseReturnValue:
 
 @bp.post("/comptes/<int:user_id>/<any(desactiver, reactiver):action>")
 def toggle_user(user_id: int, action: str) -> ResponseReturnValue:
-    user = db.session.get(User, user_id)
-    if user is None:
-        abort(404)
-    if user.id == current_user.id:
+    if user_id == current_user.id:
         flash("Vous ne pouvez pas désactiver votre propre compte.", "error")
         return redirect(url_for(".users"))
-    accounts.set_active(user, action == "reactiver")
-    api.log_action(current_user.email, f"user-{action}", details=user.email)
+    user = api.set_account_active(user_id, action == "reactiver", current_user.email)
+    if user is None:
+        abort(404)
     flash(f"Compte {'réactivé' if user.active else 'désactivé'} : {user.email}.", "success")
     return redirect(url_for(".users"))
 

@@ -116,10 +116,8 @@ def export_xlsx() -> ResponseReturnValue:
 
 @bp.get("/<slug>/emargement")
 def sign_in_sheet() -> ResponseReturnValue:
-    api.log_action(current_user.email, "export-emargement", g.event.slug)
-    return render_template(
-        "organiser/sign_in_sheet.html", event=g.event, attendees=queries.sign_in_sheet(g.event)
-    )
+    attendees = api.sign_in_sheet(g.event, current_user.email)
+    return render_template("organiser/sign_in_sheet.html", event=g.event, attendees=attendees)
 
 
 @bp.get("/courriels")
