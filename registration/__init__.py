@@ -101,19 +101,18 @@ def register_security_headers(app: Flask) -> None:
         return response
 
 
-def _site_contact(app: Flask) -> str:
-    """The site's contact address, for error pages; none when the content itself is broken."""
+def _site_config(app: Flask) -> content.SiteConfig:
+    """The site's name and contact, for every page; empty when the content itself is broken."""
     try:
-        return content.load_site(app.config["CONTENT_DIR"]).config.contact
+        return content.load_site(app.config["CONTENT_DIR"]).config
     except content.ContentError:
-        return ""
+        return content.SiteConfig()
 
 
 def register_errorhandlers(app: Flask) -> None:
     def page(code: int) -> Callable[[Exception], ResponseReturnValue]:
         def handler(error: Exception) -> ResponseReturnValue:
-            contact = _site_contact(app) if code == 500 else ""
-            return render_template(f"errors/{code}.html", error=error, contact=contact), code
+            return render_template(f"errors/{code}.html", error=error), code
 
         return handler
 
@@ -137,8 +136,12 @@ def register_template_helpers(app: Flask) -> None:
     )
 
     @app.context_processor
-    def simulated_clock() -> dict[str, Any]:
-        return {"frozen_now": clock.frozen(), "mail_backend": app.config["MAIL_BACKEND"]}
+    def site_and_clock() -> dict[str, Any]:
+        return {
+            "site": _site_config(app),
+            "frozen_now": clock.frozen(),
+            "mail_backend": app.config["MAIL_BACKEND"],
+        }
 
 
 def register_commands(app: Flask) -> None:

@@ -23,6 +23,7 @@ class ContentError(ValueError):
 class SiteConfig:
     """`_config.yml` beside the content, as in Jekyll: the site's own address and contacts."""
 
+    name: str = ""  # the site's short name, in page titles ("DINUM")
     url: str = ""  # root-relative links that this service does not serve point there
     contact: str = ""  # the address people write to; an event may give its own
     organiser: str = ""  # who signs the e-mails; an event may give its own

@@ -103,6 +103,7 @@ def site_config(path: Path) -> SiteConfig:
     if url and not url.startswith(("https://", "http://")):
         raise ContentError(path, "url", f"adresse http(s) attendue, pas {url!r}")
     return SiteConfig(
+        name=_text(path, meta, "nom"),
         url=url.rstrip("/"),
         contact=_text(path, meta, "contact"),
         organiser=_text(path, meta, "organisateur"),

@@ -1,40 +1,35 @@
-"""Browser tests: a live server in a thread, Debian's chromium driven by Playwright, axe-core."""
+"""Browser tests: a live server in a thread, Debian's chromium driven by Playwright, axe-core.
+
+The live server runs on a fresh SQLite file and the fixture content (tests/fixtures/content).
+Helpers the tests share live in tests/e2e/helpers.py.
+"""
 
 from __future__ import annotations
 
-import os
 import shutil
 import threading
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
+from flask import Flask
+from playwright.sync_api import Browser, Page, sync_playwright
 from werkzeug.serving import make_server
 
 from registration import create_app
 from registration.extensions import db
 
-from ..conftest import ROOT, _sqlite_url, base_config, unavailable
-
-CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
-AXE = ROOT / "node_modules" / "axe-core" / "axe.min.js"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
+from ..conftest import base_config, sqlite_url, unavailable
+from .helpers import AXE, CHROMIUM, CHROMIUM_ARGS
 
 
 @pytest.fixture(scope="session")
-def browser():
+def browser() -> Iterator[Browser]:
     if not shutil.which(CHROMIUM) and not Path(CHROMIUM).exists():
         unavailable(f"chromium not found at {CHROMIUM} (Debian: apt-get install chromium)")
     if not AXE.exists():
         unavailable(f"axe-core not installed at {AXE} (npm install)")
-    from playwright.sync_api import sync_playwright
-
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         yield browser
@@ -42,7 +37,9 @@ def browser():
 
 
 class LiveServer:
-    def __init__(self, app):
+    """The app served by werkzeug on a free loopback port, in a daemon thread."""
+
+    def __init__(self, app: Flask) -> None:
         self.app = app
         self.server = make_server("127.0.0.1", 0, app, threaded=True)
         self.url = f"http://127.0.0.1:{self.server.server_port}"
@@ -56,17 +53,21 @@ class LiveServer:
 
 
 @pytest.fixture
-def live_server_factory(tmp_path, tmp_path_factory):
-    servers = []
+def live_server_factory(
+    tmp_path: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Callable[..., LiveServer]]:
+    """Start a live server on this test's SQLite file; keyword arguments override the config.
+    CSRF is on, as in production: the browser posts the forms the pages render."""
+    servers: list[LiveServer] = []
 
-    def start(**overrides) -> LiveServer:
-        url = _sqlite_url(tmp_path, tmp_path_factory)
+    def start(**overrides: Any) -> LiveServer:
+        url = sqlite_url(tmp_path, tmp_path_factory)
         config = base_config(
             tmp_path, SQLALCHEMY_DATABASE_URI=url, WTF_CSRF_ENABLED=True, **overrides
         )
         app = create_app(config)
         server = LiveServer(app)
-        app.config["PUBLIC_BASE_URL"] = server.url
+        app.config["PUBLIC_BASE_URL"] = server.url  # links in e-mails lead back to this server
         servers.append(server)
         return server
 
@@ -79,12 +80,13 @@ def live_server_factory(tmp_path, tmp_path_factory):
 
 
 @pytest.fixture
-def live_server(live_server_factory):
+def live_server(live_server_factory: Callable[..., LiveServer]) -> LiveServer:
     return live_server_factory()
 
 
 @pytest.fixture
-def page(browser, tmp_path):
+def page(browser: Browser) -> Iterator[Page]:
+    """A fresh browser context per test, in French and Paris time; no JavaScript error allowed."""
     context = browser.new_context(locale="fr-FR", timezone_id="Europe/Paris")
     page = context.new_page()
     page.set_default_timeout(10_000)
@@ -93,16 +95,3 @@ def page(browser, tmp_path):
     yield page
     context.close()
     assert not errors, f"JavaScript errors in the page: {errors}"
-
-
-def check_accessibility(page, tmp_path: Path, name: str) -> None:
-    """Run axe-core on the page as it stands, save a screenshot, expect no violation."""
-    page.wait_for_load_state("load")
-    page.add_script_tag(path=str(AXE))
-    violations = page.evaluate("async () => (await axe.run(document)).violations")
-    page.screenshot(path=str(tmp_path / f"{name}.png"), full_page=True)
-    report = [
-        f"{v['id']} ({v['impact']}): {v['help']} — {[n['target'] for n in v['nodes']][:3]}"
-        for v in violations
-    ]
-    assert not report, f"axe-core on {page.url}:\n" + "\n".join(report)

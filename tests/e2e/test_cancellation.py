@@ -5,31 +5,34 @@ from __future__ import annotations
 import pytest
 from playwright.sync_api import expect
 
-from ..conftest import SLUG, attendees, form_data, register_url, set_capacity
-from .conftest import check_accessibility
+from registration import links
+from registration.models import Status
+
+from ..factories import make_record, make_registration, registrations
+from .helpers import check_accessibility, link_in, wait_for
 
 pytestmark = pytest.mark.e2e
 
 
-def link_in(message, marker: str) -> str:
-    text = message.get_body(preferencelist=("plain",)).get_content()
-    return next(word for word in text.split() if marker in word)
-
-
 def test_cancel_from_the_email_link_moves_the_first_waiting_person_up(
-    live_server_factory, smtp, smtp_config, page, tmp_path
+    live_server_factory, smtp, smtp_config, page, tmp_path, event
 ):
     server = live_server_factory(**smtp_config)
-    set_capacity(server.app, 1)
-    client = server.app.test_client()
-    server.app.config["WTF_CSRF_ENABLED"] = False  # the set-up posts come from the test client
-    client.post(register_url(), data=form_data(), buffered=True)
-    client.post(register_url(), data=form_data(email="bao@numerique.gouv.fr"), buffered=True)
-    for message in smtp.of_kind("Confirmez"):
-        path = link_in(message, "/confirmer/").split("://", 1)[1].partition("/")[2]
-        client.post("/" + path, buffered=True)
-    server.app.config["WTF_CSRF_ENABLED"] = True
-    [confirmed] = smtp.of_kind("Inscription confirmée")
+    make_record(server.app, event, capacity=1)
+    camille = make_registration(
+        server.app, event, Status.PENDING, email="camille.durand@numerique.gouv.fr"
+    )
+    make_registration(
+        server.app, event, Status.WAITLISTED, email="bao@numerique.gouv.fr", confirmed=True
+    )
+    with server.app.app_context():
+        confirm_path = f"{event.registration_url}/confirmer/{links.confirm_token(camille)}"
+
+    # Camille confirms her address: the service e-mails her the link to her registration.
+    page.goto(server.url + confirm_path)
+    page.get_by_role("button", name="Confirmer mon inscription").click()
+    expect(page.locator("#statut-inscription")).to_contain_text("Confirmée")
+    [confirmed] = wait_for(lambda: smtp.of_kind("Inscription confirmée"), "confirmation e-mail")
     assert confirmed["To"] == "camille.durand@numerique.gouv.fr"
 
     # The person opens the link from their mailbox in the browser.
@@ -42,12 +45,12 @@ def test_cancel_from_the_email_link_moves_the_first_waiting_person_up(
     expect(page.locator("#statut-inscription")).to_contain_text("Annulée")
     expect(page.get_by_role("link", name="Annuler mon inscription")).to_have_count(0)
 
-    first, second = attendees(server.app)
-    assert first.status.value == "cancelled" and second.status.value == "confirmed"
-    [promoted] = smtp.of_kind("Une place s’est libérée")
+    first, second = registrations(server.app)
+    assert first.status == Status.CANCELLED and second.status == Status.CONFIRMED
+    [promoted] = wait_for(lambda: smtp.of_kind("Une place s’est libérée"), "promotion e-mail")
     assert promoted["To"] == "bao@numerique.gouv.fr"
-    [cancelled] = smtp.of_kind("Inscription annulée")
+    [cancelled] = wait_for(lambda: smtp.of_kind("Inscription annulée"), "cancellation e-mail")
     assert cancelled["To"] == "camille.durand@numerique.gouv.fr"
 
-    page.goto(f"{server.url}/agenda/{SLUG}/")
+    page.goto(f"{server.url}/agenda/{event.slug}/")
     expect(page.locator("#etat-inscriptions")).to_contain_text("Complet")

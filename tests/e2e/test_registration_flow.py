@@ -5,35 +5,25 @@ from __future__ import annotations
 import re
 
 import pytest
-from playwright.sync_api import expect
+from playwright.sync_api import Page, expect
 
-from ..conftest import SLUG, attendees, link_from, outbox, set_capacity
-from .conftest import check_accessibility
+from registration.models import Status
+
+from ..conftest import WITH_QUESTIONS
+from ..factories import link_from, make_record, outbox, registrations
+from .helpers import check_accessibility, fill_identity, tick
 
 pytestmark = pytest.mark.e2e
 
 
-def tick(page, label: str) -> None:
-    """DSFR draws the checkbox on its label: a person clicks the label."""
-    box = page.get_by_label(label, exact=False).first
-    if not box.is_checked():
-        page.locator("label.fr-label", has_text=label).click()
-    expect(box).to_be_checked()
-
-
-def fill_valid(page, email="camille.durand@numerique.gouv.fr"):
-    page.get_by_role("textbox", name="Prénom").fill("Camille")
-    page.locator("#last_name").fill("Durand")
-    page.get_by_label("Adresse e-mail professionnelle").fill(email)
-    page.get_by_label("Administration ou employeur").fill("DINUM")
-    page.get_by_role("textbox", name="Fonction").fill("Cheffe de projet")
-    tick(page, "Etalab")
-    tick(page, "Je certifie être agent public")
-    tick(page, "J’ai pris connaissance de la notice")
+def fill_valid(page: Page, email_address: str = "camille.durand@numerique.gouv.fr") -> None:
+    fill_identity(page, email_address)
+    tick(page, "Logiciels libres")  # the required "Atelier du matin"
+    tick(page, "Gouvernance")
 
 
 def test_register_with_mistakes_then_confirm(live_server, page, tmp_path):
-    page.goto(f"{live_server.url}/agenda/{SLUG}/inscription")
+    page.goto(f"{live_server.url}/agenda/{WITH_QUESTIONS}/inscription")
     page.get_by_role("button", name="S’inscrire").click()
     expect(page).to_have_title(re.compile("^Erreur : "))
     expect(page.locator("#resume-erreurs")).to_contain_text("Le formulaire contient")
@@ -43,10 +33,12 @@ def test_register_with_mistakes_then_confirm(live_server, page, tmp_path):
     check_accessibility(page, tmp_path, "formulaire-erreurs")
 
     # A private address: explained, nothing lost.
-    fill_valid(page, email="camille@gmail.com")
+    fill_valid(page, email_address="camille@gmail.com")
     page.get_by_role("button", name="S’inscrire").click()
     expect(page.locator("#eligibilite")).to_contain_text("réservé aux agents publics")
     expect(page.get_by_role("textbox", name="Fonction")).to_have_value("Cheffe de projet")
+    expect(page.get_by_role("radio", name="Logiciels libres")).to_be_checked()
+    expect(page.get_by_role("checkbox", name="Gouvernance")).to_be_checked()
     check_accessibility(page, tmp_path, "formulaire-eligibilite")
 
     expect(page.get_by_label("Je certifie être agent public")).to_be_checked()
@@ -63,15 +55,19 @@ def test_register_with_mistakes_then_confirm(live_server, page, tmp_path):
     page.get_by_role("button", name="Confirmer mon inscription").click()
     expect(page.locator("#statut-inscription")).to_contain_text("Confirmée")
     check_accessibility(page, tmp_path, "mon-inscription")
-    [attendee] = attendees(live_server.app)
-    assert attendee.departments == ["Etalab"]
+    [registration] = registrations(live_server.app)
+    assert registration.status == Status.CONFIRMED
+    assert registration.answers == {"atelier": "Logiciels libres", "sujets": ["Gouvernance"]}
 
 
-def test_a_full_event_says_so_before_and_after(live_server, page, tmp_path):
-    set_capacity(live_server.app, 0)
-    page.goto(f"{live_server.url}/agenda/{SLUG}/inscription")
+def test_a_full_event_says_so_before_and_after(live_server, page, tmp_path, event):
+    make_record(live_server.app, event, capacity=0)
+    page.goto(f"{live_server.url}/agenda/{WITH_QUESTIONS}/inscription")
     expect(page.locator("#liste-attente")).to_contain_text("Toutes les places sont prises")
     check_accessibility(page, tmp_path, "formulaire-complet")
     fill_valid(page)
     page.get_by_role("button", name="Rejoindre la liste d’attente").click()
     expect(page.locator("#resultat-liste-attente")).to_be_visible()
+    check_accessibility(page, tmp_path, "inscription-liste-attente")
+    [registration] = registrations(live_server.app)
+    assert registration.status == Status.WAITLISTED
