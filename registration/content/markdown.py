@@ -13,7 +13,7 @@ PLACEHOLDER_LINK = "lien à ajouter"
 _markdown = MarkdownIt(
     "commonmark",
     # kramdown-like typography: curly apostrophes, French quotation marks.
-    {"html": True, "typographer": True, "quotes": "«\u202f\u202f»‘’"},
+    {"html": True, "typographer": True, "quotes": ["«\u202f", "\u202f»", "‘", "’"]},
 ).enable(["replacements", "smartquotes"])
 
 # `**Forum : **`: kramdown closes the bold after a space, CommonMark does not. Move the space out.

@@ -51,14 +51,18 @@ def _aware(path: Path, key: str, value: Any) -> datetime:
     return moment.replace(tzinfo=PARIS) if moment.tzinfo is None else moment
 
 
-def _text(path: Path, meta: dict[str, Any], key: str, required: bool = False) -> str:
+def _text(
+    path: Path, meta: dict[str, Any], key: str, required: bool = False, within: str = ""
+) -> str:
+    """A text value; `within` names the enclosing block, so that errors give the full key."""
     value = meta.get(key)
+    name = f"{within}.{key}" if within else key
     if value is None or (isinstance(value, str) and not value.strip()):
         if required:
-            raise ContentError(path, key, "obligatoire, absente ou vide")
+            raise ContentError(path, name, "obligatoire, absente ou vide")
         return ""
     if not isinstance(value, str | int | float):
-        raise ContentError(path, key, "doit être un texte")
+        raise ContentError(path, name, "doit être un texte")
     return str(value).strip()
 
 
@@ -144,12 +148,12 @@ def _question(path: Path, index: int, item: Any) -> Question:
         raise ContentError(path, f"{key}.obligatoire", "doit valoir true ou false")
     return Question(
         id=question_id,
-        label=_text(path, item, "intitule", required=True),
+        label=_text(path, item, "intitule", required=True, within=key),
         kind=kind,
         options=options,
         required=required,
-        hint=_text(path, item, "aide"),
-        column=_text(path, item, "colonne"),
+        hint=_text(path, item, "aide", within=key),
+        column=_text(path, item, "colonne", within=key),
     )
 
 
@@ -220,8 +224,8 @@ def event(
         infos=infos,
         deadline=_aware(path, "inscription.date_limite", reg.get("date_limite", start)),
         capacity=_capacity(path, reg.get("places")),
-        contact=_text(path, reg, "contact") or site.contact,
-        organiser=_text(path, reg, "organisateur") or site.organiser,
+        contact=_text(path, reg, "contact", within="inscription") or site.contact,
+        organiser=_text(path, reg, "organisateur", within="inscription") or site.organiser,
         extra_domains=tuple(
             d.lower().lstrip(".")
             for d in _texts(
