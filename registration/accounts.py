@@ -58,13 +58,13 @@ def create_user(email: str, password: str, role: Role) -> User:
 
 def set_password(user: User, password: str) -> None:
     check_password(password)
-    user.password_hash = generate_password_hash(password)
-    db.session.commit()
+    with transaction():
+        user.password_hash = generate_password_hash(password)
 
 
 def set_active(user: User, active: bool) -> None:
-    user.active = active
-    db.session.commit()
+    with transaction():
+        user.active = active
 
 
 def authenticate(email: str, password: str) -> User | None:
@@ -75,6 +75,6 @@ def authenticate(email: str, password: str) -> User | None:
         return None
     if not check_password_hash(user.password_hash, password) or not user.active:
         return None
-    user.last_sign_in_at = clock.now()
-    db.session.commit()
+    with transaction():
+        user.last_sign_in_at = clock.now()
     return user

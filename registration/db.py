@@ -12,10 +12,14 @@ from sqlalchemy.orm import Session
 
 from .extensions import db
 
+# Set on the connection of a transaction() so that SQLite begins it with the write lock.
+WRITER = "sqlite_writer"
+
 
 def configure_sqlite(engine: Engine) -> None:
-    """pysqlite sends no BEGIN before reads: take the write lock up front (BEGIN IMMEDIATE),
-    so that lock, check and write happen in one serialised transaction. WAL lets readers in."""
+    """pysqlite sends no BEGIN at all: writers take the write lock up front (BEGIN IMMEDIATE),
+    so that lock, check and write happen in one serialised transaction; reads take a plain
+    BEGIN, a snapshot that never waits for a writer nor makes one wait (WAL)."""
 
     @event.listens_for(engine, "connect")
     def on_connect(dbapi_connection: Any, _record: object) -> None:
@@ -28,13 +32,21 @@ def configure_sqlite(engine: Engine) -> None:
 
     @event.listens_for(engine, "begin")
     def on_begin(connection: Any) -> None:
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+        writer = connection.get_execution_options().get(WRITER)
+        connection.exec_driver_sql("BEGIN IMMEDIATE" if writer else "BEGIN")
 
 
 @contextmanager
 def transaction() -> Iterator[Session]:
-    """Commit on success, roll back on any error."""
+    """A writing transaction: commit on success, roll back on any error.
+
+    A read begun earlier in the request ends first, so that the write starts afresh with the
+    write lock (on SQLite a read snapshot cannot become a write once another writer went by).
+    """
     session = db.session()
+    if session.in_transaction():
+        session.commit()
+    session.connection(execution_options={WRITER: True})
     try:
         yield session
         session.commit()

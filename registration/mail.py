@@ -26,6 +26,7 @@ from sqlalchemy.orm import Session
 from . import clock, links
 from .content import Event
 from .dates import PARIS
+from .db import transaction
 from .extensions import db
 from .models import OutboxMessage, OutboxStatus, Registration, Status
 
@@ -175,17 +176,12 @@ def _claim(ids: list[int] | None, limit: int) -> list[OutboxMessage]:
     )
     if ids is not None:
         query = query.where(OutboxMessage.id.in_(ids))
-    session = db.session
-    try:
+    with transaction() as session:
         rows = list(session.scalars(query))
         for row in rows:
             row.status = OutboxStatus.SENDING
             row.claimed_at = now
             row.attempts += 1
-        session.commit()
-    except BaseException:
-        session.rollback()
-        raise
     return rows
 
 
@@ -202,12 +198,12 @@ def _settle(row: OutboxMessage, error: str | None) -> str:
             "last_error": error,
             "next_attempt_at": now + backoff,
         }
-    db.session.execute(
-        update(OutboxMessage)
-        .where(OutboxMessage.id == row.id, OutboxMessage.status == OutboxStatus.SENDING)
-        .values(**values)
-    )
-    db.session.commit()
+    with transaction() as session:
+        session.execute(
+            update(OutboxMessage)
+            .where(OutboxMessage.id == row.id, OutboxMessage.status == OutboxStatus.SENDING)
+            .values(**values)
+        )
     return str(values["status"])
 
 

@@ -110,6 +110,7 @@ def make_registration(
 def make_user(app: Flask, email: str, role: str = "organiser", password: str = PASSWORD) -> User:
     with app.app_context():
         user = accounts.create_user(email, password, Role(role))
+        db.session.refresh(user)
         db.session.expunge(user)
         return user
 

@@ -1,4 +1,5 @@
-"""Reads for the public pages. They never write, so they never take SQLite's write lock."""
+"""Reads for the public pages. They never write: on SQLite they run under a plain BEGIN and
+never take the write lock."""
 
 from __future__ import annotations
 

@@ -1,30 +1,53 @@
-"""Sign-in, sign-out, cookies and access control, route by route."""
+"""Sign-in and sign-out (registration.views.auth): cookies, rate limits, redirects, and
+access control route by route."""
 
 from __future__ import annotations
 
+from urllib.parse import quote
+
 import pytest
 
-from .conftest import PASSWORD, SLUG, make_user, sign_in
+from registration import accounts
+from registration.config import load
 
+from ..factories import PASSWORD, make_user, sign_in
+
+SLUG = "atelier-des-communs"
 GENERIC = "Adresse e-mail ou mot de passe incorrect."
 
 
 def test_sign_in_and_out(app):
     make_user(app, "orga@numerique.gouv.fr")
     client = app.test_client()
+    assert client.get("/connexion").status_code == 200
     response = sign_in(client, "Orga@Numerique.gouv.fr ")
     assert response.status_code == 302 and response.headers["Location"] == "/organisation/"
     assert client.get("/organisation/").status_code == 200
     client.get("/deconnexion", follow_redirects=True)  # sign-out is a POST: a GET does nothing
     assert client.get("/organisation/").status_code == 200
-    assert client.post("/deconnexion").status_code == 302
+    response = client.post("/deconnexion")
+    assert response.status_code == 302 and response.headers["Location"] == "/"
     assert client.get("/organisation/").status_code == 302
+
+
+def test_signing_in_records_the_time(app):
+    make_user(app, "orga@numerique.gouv.fr")
+    sign_in(app.test_client(), "orga@numerique.gouv.fr")
+    with app.app_context():
+        assert accounts.find("orga@numerique.gouv.fr").last_sign_in_at == app.config["FROZEN_NOW"]
 
 
 def test_sign_out_needs_csrf(make_app):
     app = make_app(WTF_CSRF_ENABLED=True)
     client = app.test_client()
     assert client.post("/deconnexion").status_code == 400
+
+
+def test_sign_in_needs_csrf(make_app):
+    app = make_app(WTF_CSRF_ENABLED=True)
+    make_user(app, "orga@numerique.gouv.fr")
+    response = sign_in(app.test_client(), "orga@numerique.gouv.fr")
+    assert response.status_code != 302
 
 
 @pytest.mark.parametrize(
@@ -41,10 +64,8 @@ def test_the_error_never_says_whether_the_email_exists(app, email, password):
 
 def test_a_disabled_account_cannot_sign_in(app):
     make_user(app, "orga@numerique.gouv.fr")
-    assert (
-        app.test_cli_runner().invoke(args=["users", "disable", "orga@numerique.gouv.fr"]).exit_code
-        == 0
-    )
+    with app.app_context():
+        accounts.set_active(accounts.find("orga@numerique.gouv.fr"), False)
     assert GENERIC in sign_in(app.test_client(), "orga@numerique.gouv.fr").get_data(as_text=True)
 
 
@@ -63,6 +84,13 @@ def test_failed_sign_ins_are_limited_per_account_and_per_ip(make_app):
         for i in range(4)
     ]
     assert codes == [200, 200, 200, 429]
+    # the account's key is its normalised address
+    response = app.test_client().post(
+        "/connexion",
+        data={"email": " ORGA@numerique.gouv.fr", "password": "faux"},
+        environ_base={"REMOTE_ADDR": "10.0.0.99"},
+    )
+    assert response.status_code == 429
     # per IP: same IP, different accounts
     client = app.test_client()
     codes = [
@@ -83,6 +111,12 @@ def test_successful_sign_ins_are_not_counted(make_app):
         assert sign_in(app.test_client(), "orga@numerique.gouv.fr").status_code == 302
 
 
+def test_the_sign_in_page_itself_is_not_limited(make_app):
+    app = make_app(RATELIMIT_ENABLED=True, SIGNIN_RATE_LIMIT="1 per minute")
+    client = app.test_client()
+    assert [client.get("/connexion").status_code for _ in range(3)] == [200, 200, 200]
+
+
 def test_session_cookie_flags(make_app):
     app = make_app(SESSION_COOKIE_SECURE=True)
     make_user(app, "orga@numerique.gouv.fr")
@@ -92,19 +126,54 @@ def test_session_cookie_flags(make_app):
 
 
 def test_production_defaults_to_secure_cookies():
-    from registration.config import load
-
     assert load({"APP_ENV": "production", "SECRET_KEY": "x"})["SESSION_COOKIE_SECURE"] is True
     assert load({"APP_ENV": "development"})["SESSION_COOKIE_SECURE"] is False
 
 
-def test_open_redirects_are_refused(app):
+def test_sign_in_goes_back_to_the_page_asked_for(app):
+    make_user(app, "orga@numerique.gouv.fr")
+    client = app.test_client()
+    response = client.get(f"/organisation/{SLUG}/inscrits?q=durand")
+    assert response.status_code == 302
+    login = response.headers["Location"]
+    assert login.startswith("/connexion?next=")
+    response = client.post(login, data={"email": "orga@numerique.gouv.fr", "password": PASSWORD})
+    assert response.headers["Location"] == f"/organisation/{SLUG}/inscrits?q=durand"
+
+
+@pytest.mark.parametrize(
+    "target",
+    [
+        "https://evil.example/",
+        "//evil.example/",
+        "javascript:alert(1)",
+        "/\t/evil.example/",  # browsers drop tabs: //evil.example/
+    ],
+)
+def test_open_redirects_are_refused(app, target):
     make_user(app, "orga@numerique.gouv.fr")
     response = app.test_client().post(
-        "/connexion?next=https://evil.example/",
+        f"/connexion?next={quote(target, safe='')}",
         data={"email": "orga@numerique.gouv.fr", "password": PASSWORD},
     )
     assert response.headers["Location"] == "/organisation/"
+
+
+def test_a_backslash_in_the_target_stays_on_the_site(app):
+    """Browsers read "/\\evil.example/" as "//evil.example/": the Location header must not
+    carry the backslash as such."""
+    make_user(app, "orga@numerique.gouv.fr")
+    target = quote("/\\evil.example/", safe="")
+    response = app.test_client().post(
+        f"/connexion?next={target}",
+        data={"email": "orga@numerique.gouv.fr", "password": PASSWORD},
+    )
+    location = response.headers["Location"]
+    assert location.startswith("/") and not location.startswith("//")
+    assert "\\" not in location
+
+
+# --- Access control -------------------------------------------------------------------------
 
 
 def _staff_urls(app):
@@ -140,6 +209,12 @@ def test_every_admin_route_refuses_organisers(app, organiser_client):
         assert organiser_client.open(url, method=method).status_code == 403, (method, url)
 
 
+def test_a_disabled_account_loses_access_at_once(app, organiser_client):
+    with app.app_context():
+        accounts.set_active(accounts.find("orga@numerique.gouv.fr"), False)
+    assert organiser_client.get("/organisation/").status_code == 302
+
+
 def test_organisers_reach_their_pages(app, organiser_client):
     for url in (
         "/organisation/",
@@ -151,33 +226,16 @@ def test_organisers_reach_their_pages(app, organiser_client):
         assert organiser_client.get(url).status_code == 200, url
 
 
-def test_users_cli(app):
-    runner = app.test_cli_runner()
-    result = runner.invoke(
-        args=["users", "create", "new@numerique.gouv.fr", "--role", "admin", "--password-stdin"],
-        input="un autre mot de passe\n",
-    )
-    assert result.exit_code == 0, result.output
-    assert "new@numerique.gouv.fr\tadmin\tactif" in runner.invoke(args=["users", "list"]).output
-    short = runner.invoke(
-        args=["users", "set-password", "new@numerique.gouv.fr", "--password-stdin"], input="court\n"
-    )
-    assert short.exit_code != 0 and "12 caractères" in short.output
-    runner.invoke(
-        args=["users", "set-password", "new@numerique.gouv.fr", "--password-stdin"],
-        input="encore un autre mot de passe\n",
-    )
-    assert (
-        sign_in(
-            app.test_client(), "new@numerique.gouv.fr", "encore un autre mot de passe"
-        ).status_code
-        == 302
-    )
-    prompted = runner.invoke(
-        args=["users", "create", "p@numerique.gouv.fr", "--role", "organiser"],
-        input="mot de passe saisi\nmot de passe saisi\n",
-    )
-    assert prompted.exit_code == 0, prompted.output
+def test_admins_reach_their_pages(admin_client):
+    for url in (
+        f"/administration/{SLUG}/",
+        f"/administration/{SLUG}/fermer",
+        f"/administration/{SLUG}/rouvrir",
+        "/administration/comptes",
+        "/administration/journal",
+        f"/organisation/{SLUG}/",
+    ):
+        assert admin_client.get(url).status_code == 200, url
 
 
 def test_drafts_are_previewed_by_signed_in_staff(make_app, tmp_path):
@@ -194,3 +252,6 @@ def test_drafts_are_previewed_by_signed_in_staff(make_app, tmp_path):
     assert client.get("/agenda/brouillon/").status_code == 404
     sign_in(client, "orga@numerique.gouv.fr")
     assert client.get("/agenda/brouillon/").status_code == 200
+    index = client.get("/organisation/").get_data(as_text=True)
+    assert "(brouillon, " in index and 'href="/agenda/brouillon/"' in index
+    assert client.get("/organisation/brouillon/").status_code == 200

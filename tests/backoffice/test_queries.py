@@ -1,0 +1,265 @@
+"""Reads for the staff pages (registration.backoffice.queries)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import pytest
+
+from registration.backoffice import queries
+from registration.backoffice.queries import Filters
+from registration.extensions import db
+from registration.models import Status
+
+from ..factories import make_record, make_registration, make_user
+
+# --- dashboard ------------------------------------------------------------------------------
+
+
+def dashboard(app, event) -> queries.Dashboard:
+    with app.app_context():
+        return queries.dashboard(event)
+
+
+def test_dashboard_counts_every_status(app, event, plain_event):
+    for status, n in (
+        (Status.CONFIRMED, 3),
+        (Status.PENDING, 2),
+        (Status.WAITLISTED, 1),
+        (Status.CANCELLED, 4),
+    ):
+        for _ in range(n):
+            make_registration(app, event, status)
+    make_registration(app, plain_event)  # another event's: not counted
+    board = dashboard(app, event)
+    assert board.counts == (
+        (Status.PENDING, 2),
+        (Status.CONFIRMED, 3),
+        (Status.WAITLISTED, 1),
+        (Status.CANCELLED, 4),
+        (Status.EXPIRED, 0),
+    )
+    assert board.overview.seats_taken == 5
+    assert board.overview.capacity.places == 100
+
+
+def test_dashboard_of_an_event_without_a_row_yet(app, event):
+    board = dashboard(app, event)
+    assert board.counts == tuple((s, 0) for s in Status)
+    assert board.per_day == () and board.employers == ()
+    assert board.overview.record is None and board.overview.is_open
+    assert board.overview.seats_taken == 0 and board.overview.notice == ""
+    assert board.time_left == "23 jours et 8 heures"
+
+
+def test_dashboard_counts_registrations_per_day_in_paris_time(app, event):
+    at = datetime.fromisoformat
+    make_registration(app, event, created_at=at("2023-05-18T21:59:00+00:00"))  # 23:59 Paris
+    make_registration(app, event, created_at=at("2023-05-18T22:00:00+00:00"))  # 00:00 Paris
+    make_registration(app, event, created_at=at("2023-05-19T21:30:00+00:00"))  # 23:30 Paris
+    make_registration(app, event, Status.CANCELLED, created_at=at("2023-05-20T06:00:00+00:00"))
+    assert dashboard(app, event).per_day == (
+        ("2023-05-18", 1),
+        ("2023-05-19", 2),
+        ("2023-05-20", 1),  # every registration made that day, cancelled since or not
+    )
+
+
+def test_dashboard_lists_the_top_15_employers_of_active_registrations(app, event):
+    for i in range(16):
+        for _ in range(1 if i else 3):
+            make_registration(app, event, employer=f"Service {i:02d}")
+    make_registration(app, event, Status.WAITLISTED, employer="Service 05")
+    for _ in range(5):
+        make_registration(app, event, Status.CANCELLED, employer="Annulés")
+        make_registration(app, event, Status.EXPIRED, employer="Expirés")
+    employers = dashboard(app, event).employers
+    assert len(employers) == 15
+    assert employers[:3] == (("Service 00", 3), ("Service 05", 2), ("Service 01", 1))
+    assert employers[-1] == ("Service 14", 1)  # ties by name: Service 15 is the 16th
+    assert "Annulés" not in dict(employers) and "Expirés" not in dict(employers)
+
+
+def test_dashboard_counts_the_options_of_each_choice_question(app, event):
+    make_registration(
+        app, event, answers={"atelier": "Logiciels libres", "sujets": ["Gouvernance", "Communauté"]}
+    )
+    make_registration(
+        app, event, Status.PENDING, answers={"atelier": "Accessibilité", "sujets": ["Gouvernance"]}
+    )
+    make_registration(
+        app, event, Status.WAITLISTED, answers={"atelier": "Logiciels libres", "regime": "vegan"}
+    )
+    make_registration(
+        app,
+        event,
+        Status.CANCELLED,
+        answers={"atelier": "Données ouvertes", "sujets": ["Financement", "Gouvernance"]},
+    )
+    make_registration(app, event, Status.EXPIRED, answers={"sujets": ["Financement"]})
+    tallies = {t.question.id: t.counts for t in dashboard(app, event).questions}
+    assert tallies == {
+        "atelier": (("Données ouvertes", 0), ("Logiciels libres", 2), ("Accessibilité", 1)),
+        "sujets": (("Gouvernance", 2), ("Financement", 0), ("Communauté", 1)),
+    }  # no tally for the short-text question
+
+
+def test_dashboard_of_an_event_without_questions_has_no_tallies(app, plain_event):
+    make_registration(app, plain_event, answers={"sujets": ["Gouvernance"]})
+    board = dashboard(app, plain_event)
+    assert board.questions == ()
+    assert board.overview.capacity.places is None
+
+
+def test_dashboard_places_follow_the_admin_override(app, event):
+    make_record(app, event, capacity=10, is_open=False, notice="Complet")
+    overview = dashboard(app, event).overview
+    assert overview.capacity.places == 10 and overview.capacity.set_by_admin
+    assert overview.is_open is False and overview.notice == "Complet"
+    assert overview.availability.message == "Les inscriptions sont fermées."
+
+
+@pytest.mark.parametrize(
+    ("now", "left"),
+    [
+        ("2023-05-20T10:00:00+02:00", "23 jours et 8 heures"),
+        ("2023-06-11T16:00:00+02:00", "1 jour et 2 heures"),
+        ("2023-06-12T16:30:00+02:00", "1 heure"),
+        ("2023-06-12T17:30:00+02:00", "0 heure"),
+        ("2023-06-12T18:00:00+02:00", "date limite passée"),
+    ],
+)
+def test_time_left_before_the_deadline(event, now, left):
+    assert queries.time_left(event.deadline, datetime.fromisoformat(now)) == left
+
+
+# --- search, attendee list, detail, sign-in sheet, export ------------------------------------
+
+
+@pytest.fixture
+def people(app, event, plain_event):
+    make_registration(
+        app,
+        event,
+        first_name="Camille",
+        last_name="Durand",
+        email="camille.durand@numerique.gouv.fr",
+        employer="DINUM",
+    )
+    make_registration(
+        app,
+        event,
+        Status.PENDING,
+        first_name="Zoé",
+        last_name="Abadie",
+        email="zoe@interieur.gouv.fr",
+        employer="Ministère de l’Intérieur",
+    )
+    make_registration(
+        app,
+        event,
+        Status.CANCELLED,
+        first_name="Ali",
+        last_name="Martin",
+        email="ali.martin@finances.gouv.fr",
+        employer="Bercy",
+    )
+    make_registration(
+        app, plain_event, first_name="Camille", last_name="Autre", email="autre@numerique.gouv.fr"
+    )
+    return app
+
+
+def found(app, event, **filters) -> list[str]:
+    with app.app_context():
+        query = queries.attendee_list(event, Filters(**filters))
+        return [r.last_name for r in db.session.scalars(query)]
+
+
+@pytest.mark.parametrize(
+    ("search", "names"),
+    [
+        ("", ["Abadie", "Durand", "Martin"]),  # by last name; the other event's left out
+        ("abadie", ["Abadie"]),  # last name, case-blind
+        ("CAMILLE", ["Durand"]),  # first name
+        ("camille durand", ["Durand"]),  # full name
+        ("@interieur.gouv", ["Abadie"]),  # e-mail
+        ("l’intérieur", ["Abadie"]),  # employer
+        ("bercy", ["Martin"]),
+        ("personne", []),
+    ],
+)
+def test_search_matches_names_emails_and_employers(people, event, search, names):
+    assert found(people, event, search=search) == names
+
+
+def test_status_filter_and_search_combine(people, event):
+    assert found(people, event, status="confirmed") == ["Durand"]
+    assert found(people, event, status="cancelled") == ["Martin"]
+    assert found(people, event, status="confirmed", search="abadie") == []
+    assert found(people, event, status="pending", search="abadie") == ["Abadie"]
+
+
+def test_registration_detail_is_looked_up_within_the_event(people, event, plain_event):
+    with people.app_context():
+        other = db.session.scalars(queries.of_event(plain_event)).one()
+        assert queries.registration(event, other.public_id) is None
+        assert queries.registration(plain_event, other.public_id).last_name == "Autre"
+
+
+def test_sign_in_sheet_lists_confirmed_attendees_by_name_case_blind(app, event):
+    for first, last, status in (
+        ("Bea", "Zola", Status.CONFIRMED),
+        ("Ali", "martin", Status.CONFIRMED),
+        ("Chloé", "Bernard", Status.CONFIRMED),
+        ("Anne", "Martin", Status.CONFIRMED),
+        ("Dan", "Pending", Status.PENDING),
+        ("Eve", "Attente", Status.WAITLISTED),
+        ("Fred", "Annulé", Status.CANCELLED),
+    ):
+        make_registration(app, event, status, first_name=first, last_name=last)
+    with app.app_context():
+        sheet = [(r.last_name, r.first_name) for r in queries.sign_in_sheet(event)]
+    assert sheet == [("Bernard", "Chloé"), ("martin", "Ali"), ("Martin", "Anne"), ("Zola", "Bea")]
+
+
+def test_export_rows_follow_the_filters_in_name_order(people, event):
+    with people.app_context():
+        rows = db.session.scalars(queries.export(event, Filters())).all()
+        assert [r.last_name for r in rows] == ["Abadie", "Durand", "Martin"]
+        rows = db.session.scalars(queries.export(event, Filters(status="pending"))).all()
+        assert [r.last_name for r in rows] == ["Abadie"]
+
+
+def test_failed_messages_and_users(app):
+    make_user(app, "b@numerique.gouv.fr")
+    make_user(app, "a@numerique.gouv.fr", "admin")
+    with app.app_context():
+        assert [u.email for u in queries.users()] == ["a@numerique.gouv.fr", "b@numerique.gouv.fr"]
+        assert queries.failed_messages() == []
+
+
+# --- Filters --------------------------------------------------------------------------------
+
+
+def test_filters_from_args():
+    assert Filters.from_args({"q": "  Durand  ", "statut": "confirmed"}) == Filters(
+        "Durand", "confirmed"
+    )
+    assert Filters.from_args({}) == Filters("", "")
+
+
+@pytest.mark.parametrize("status", ["nimporte", "CONFIRMED", "Confirmée", " confirmed"])
+def test_filters_ignore_unknown_statuses(status):
+    assert Filters.from_args({"statut": status}).status == ""
+
+
+def test_filters_trim_the_search_to_100_characters():
+    search = Filters.from_args({"q": "  " + "a" * 99 + "bc"}).search
+    assert search == "a" * 99 + "b"
+    assert len(Filters.from_args({"q": "x" * 10_000}).search) == 100
+
+
+def test_every_status_is_a_filter():
+    for status in Status:
+        assert Filters.from_args({"statut": status.value}).status == status.value

@@ -1,0 +1,500 @@
+"""register, confirm, cancel, expire_overdue: the agents' operations, on both databases."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from flask import Flask
+
+from registration import links
+from registration.content import Event
+from registration.extensions import db
+from registration.models import EventRecord, Registration, Status
+from registration.registrations import api
+from registration.registrations.exceptions import (
+    DeadlinePassed,
+    InvalidLink,
+    NotEligible,
+    RegistrationClosed,
+)
+
+from ..factories import (
+    make_record,
+    make_registration,
+    outbox,
+    record_of,
+    registrations,
+    set_now,
+)
+
+EMAIL = "camille.durand@numerique.gouv.fr"
+AFTER_HOLD = "2023-05-21T10:00:01+02:00"  # 24 h and a second after the frozen clock
+
+
+def registrant(**overrides: Any) -> api.Registrant:
+    values: dict[str, Any] = {
+        "email": EMAIL,
+        "first_name": "Camille",
+        "last_name": "Durand",
+        "employer": "DINUM",
+        "job_title": "Cheffe de projet",
+        "answers": {"atelier": "Logiciels libres"},
+    }
+    values.update(overrides)
+    return api.Registrant(**values)
+
+
+def register(app: Flask, event: Event, **overrides: Any) -> api.Outcome:
+    with app.app_context():
+        return api.register(event, registrant(**overrides))
+
+
+def confirm(app: Flask, event: Event, registration: Registration) -> Status:
+    with app.app_context():
+        return api.confirm(event, links.confirm_token(registration)).status
+
+
+def cancel(app: Flask, event: Event, registration: Registration) -> Status:
+    with app.app_context():
+        return api.cancel(event, links.manage_token(registration)).status
+
+
+def expire_overdue(app: Flask, event: Event) -> int:
+    with app.app_context():
+        return api.expire_overdue(event)
+
+
+def history(app: Flask, registration_id: int) -> list[tuple[Status, str]]:
+    with app.app_context():
+        found = db.session.get(Registration, registration_id)
+        assert found is not None
+        return [(change.status, change.reason) for change in found.history]
+
+
+# --- register -------------------------------------------------------------------------------
+
+
+def test_a_registration_holds_a_seat_pending_confirmation(app, event):
+    assert register(app, event) == api.Outcome(waitlisted=False)
+    [registration] = registrations(app)
+    assert registration.status == Status.PENDING
+    assert registration.email == EMAIL
+    assert registration.email_confirmed_at is None
+    assert registration.expires_at == app.config["FROZEN_NOW"] + timedelta(hours=24)
+    assert record_of(app, event).seats_taken == 1
+    assert history(app, registration.id) == [(Status.PENDING, "inscription reçue")]
+    [message] = outbox(app, "confirm_address")
+    assert message.recipient == EMAIL and message.attendee_id == registration.id
+    assert "/confirmer/" in message.body_text
+
+
+def test_the_answers_are_stored_as_given(app, event):
+    answers = {
+        "atelier": "Accessibilité",
+        "sujets": ["Gouvernance", "Communauté"],
+        "regime": "végétarien",
+    }
+    register(app, event, answers=answers, accessibility_needs="Boucle magnétique")
+    [registration] = registrations(app)
+    assert registration.answers == answers
+    assert isinstance(registration.answers["sujets"], list)
+    assert registration.accessibility_needs == "Boucle magnétique"
+
+
+def test_an_event_without_questions_stores_no_answers(app, plain_event):
+    register(app, plain_event, answers={})
+    [registration] = registrations(app)
+    assert registration.answers == {}
+
+
+def test_unlimited_places_never_waitlist(app, plain_event):
+    make_record(app, plain_event, taken=10_000)
+    assert register(app, plain_event) == api.Outcome(waitlisted=False)
+    assert registrations(app)[0].status == Status.PENDING
+    assert record_of(app, plain_event).seats_taken == 10_001
+
+
+def test_a_full_event_puts_newcomers_on_the_waiting_list(app, event):
+    make_record(app, event, capacity=1)
+    make_registration(app, event, Status.CONFIRMED)
+    assert register(app, event) == api.Outcome(waitlisted=True)
+    first, newcomer = registrations(app)
+    assert (first.status, newcomer.status) == (Status.CONFIRMED, Status.WAITLISTED)
+    assert newcomer.expires_at == app.config["FROZEN_NOW"] + timedelta(hours=24)
+    assert record_of(app, event).seats_taken == 1
+    assert history(app, newcomer.id) == [
+        (Status.WAITLISTED, "inscription reçue, événement complet")
+    ]
+    assert [m.recipient for m in outbox(app, "confirm_address")] == [EMAIL]
+
+
+def test_the_file_places_fill_up_too(app, event):
+    make_record(app, event, taken=event.capacity)
+    assert event.capacity == 100
+    assert register(app, event) == api.Outcome(waitlisted=True)
+    assert record_of(app, event).seats_taken == 100
+
+
+def test_registering_twice_creates_nothing_and_answers_the_same(app, event):
+    first = register(app, event)
+    second = register(app, event, first_name="Autre", answers={"atelier": "Accessibilité"})
+    assert first == second == api.Outcome(waitlisted=False)
+    [registration] = registrations(app)
+    assert registration.first_name == "Camille"
+    assert registration.answers == {"atelier": "Logiciels libres"}
+    assert record_of(app, event).seats_taken == 1
+    assert len(outbox(app, "confirm_address")) == 1
+    [reminder] = outbox(app, "duplicate")
+    assert reminder.recipient == EMAIL
+    assert "déjà inscrit" in reminder.body_text
+
+
+@pytest.mark.parametrize("status", [Status.CONFIRMED, Status.WAITLISTED])
+def test_a_duplicate_of_any_active_registration_changes_nothing(app, event, status):
+    make_record(app, event, capacity=1)
+    make_registration(app, event, Status.CONFIRMED)  # the event is full
+    existing = make_registration(app, event, status, email=EMAIL)
+    assert register(app, event, first_name="Autre") == api.Outcome(waitlisted=True)
+    _, registration = registrations(app)
+    assert (registration.status, registration.first_name) == (status, "Camille")
+    assert registration.updated_at == existing.updated_at
+    assert len(history(app, existing.id)) == 1
+    assert len(outbox(app, "duplicate")) == 1 and outbox(app, "confirm_address") == []
+
+
+def test_a_duplicate_on_a_full_event_answers_like_a_newcomer(app, event):
+    make_record(app, event, capacity=1)
+    assert register(app, event) == api.Outcome(waitlisted=False)
+    duplicate = register(app, event)
+    newcomer = register(app, event, email="c@numerique.gouv.fr")
+    assert duplicate == newcomer == api.Outcome(waitlisted=True)
+    assert [r.status for r in registrations(app)] == [Status.PENDING, Status.WAITLISTED]
+
+
+def test_the_unique_constraint_stands_behind_the_service(app, event):
+    register(app, event)
+    existing = registrations(app)[0]
+    with app.app_context(), pytest.raises(sa.exc.IntegrityError):
+        db.session.add(
+            Registration(
+                event_id=existing.event_id,
+                email=existing.email,
+                first_name="x",
+                last_name="y",
+                employer="z",
+                job_title="t",
+                status=Status.PENDING,
+                created_at=existing.created_at,
+                updated_at=existing.created_at,
+            )
+        )
+        db.session.commit()
+
+
+def test_datetimes_are_stored_in_utc(app, event):
+    register(app, event)
+    with app.app_context():
+        raw = db.session.execute(sa.text("SELECT created_at FROM attendees")).scalar_one()
+        registration = db.session.scalars(sa.select(Registration)).one()
+    assert registration.created_at.utcoffset() == timedelta(0)
+    assert registration.created_at.hour == 8  # 10:00 Paris is 08:00 UTC
+    assert "08:00:00" in str(raw)
+
+
+@pytest.mark.parametrize("status", [Status.CANCELLED, Status.EXPIRED])
+def test_a_cancelled_or_expired_registration_can_register_again(app, event, status):
+    old = make_registration(
+        app, event, status, email=EMAIL, created_at=app.config["FROZEN_NOW"] - timedelta(days=3)
+    )
+    assert register(app, event, first_name="Camille-Anne") == api.Outcome(waitlisted=False)
+    [again] = registrations(app)
+    assert again.id == old.id
+    assert again.status == Status.PENDING and again.first_name == "Camille-Anne"
+    assert again.answers == {"atelier": "Logiciels libres"}
+    assert again.email_confirmed_at is None
+    assert again.expires_at == app.config["FROZEN_NOW"] + timedelta(hours=24)
+    assert history(app, old.id)[-1] == (Status.PENDING, "inscription reçue")
+    assert record_of(app, event).seats_taken == 1
+    assert len(outbox(app, "confirm_address")) == 1 and outbox(app, "duplicate") == []
+
+
+def test_registering_again_joins_the_back_of_the_waiting_list(app, event):
+    now = app.config["FROZEN_NOW"]
+    make_record(app, event, capacity=1)
+    seated = make_registration(app, event, Status.CONFIRMED)
+    old = make_registration(
+        app, event, Status.CANCELLED, email=EMAIL, created_at=now - timedelta(days=3)
+    )
+    waiting = make_registration(
+        app, event, Status.WAITLISTED, confirmed=True, created_at=now - timedelta(hours=1)
+    )
+    assert register(app, event) == api.Outcome(waitlisted=True)
+    assert registrations(app)[1].created_at == now
+    cancel(app, event, seated)
+    statuses = {r.id: r.status for r in registrations(app)}
+    assert statuses[waiting.id] == Status.CONFIRMED
+    assert statuses[old.id] == Status.WAITLISTED
+
+
+def test_an_overdue_registration_can_register_again(app, event):
+    register(app, event)
+    set_now(app, "2023-05-22T10:00:00+02:00")
+    register(app, event, first_name="Camille-Anne")
+    [registration] = registrations(app)
+    assert registration.status == Status.PENDING and registration.first_name == "Camille-Anne"
+    assert record_of(app, event).seats_taken == 1
+    assert [status for status, _ in history(app, registration.id)] == [
+        Status.PENDING,
+        Status.EXPIRED,
+        Status.PENDING,
+    ]
+
+
+def test_a_closed_event_refuses_and_stores_nothing(app, event):
+    make_record(app, event, is_open=False)
+    with pytest.raises(RegistrationClosed) as refused:
+        register(app, event)
+    assert refused.value.message == "Les inscriptions sont fermées."
+    assert registrations(app) == [] and outbox(app) == []
+    assert record_of(app, event).seats_taken == 0
+
+
+def test_one_second_before_the_deadline_passes(app, event):
+    set_now(app, "2023-06-12T17:59:59+02:00")
+    register(app, event)
+    assert len(registrations(app)) == 1
+
+
+def test_at_the_deadline_registration_is_refused(app, event):
+    set_now(app, "2023-06-12T18:00:00+02:00")
+    with pytest.raises(DeadlinePassed) as refused:
+        register(app, event)
+    assert refused.value.message == (
+        "Les inscriptions sont closes depuis le lundi 12 juin 2023 à 18h00"
+    )
+    assert registrations(app) == [] and outbox(app) == []
+
+
+def test_a_private_address_is_refused_before_any_write(app, event):
+    with pytest.raises(NotEligible):
+        register(app, event, email="camille@gmail.com")
+    with app.app_context():
+        assert db.session.scalars(sa.select(EventRecord)).all() == []
+    assert registrations(app) == []
+
+
+# --- confirm --------------------------------------------------------------------------------
+
+
+def test_confirming_the_address_confirms_the_seat(app, event):
+    register(app, event)
+    [registration] = registrations(app)
+    assert confirm(app, event, registration) == Status.CONFIRMED
+    [registration] = registrations(app)
+    assert registration.status == Status.CONFIRMED
+    assert registration.email_confirmed_at == app.config["FROZEN_NOW"]
+    assert registration.expires_at is None
+    assert [m.recipient for m in outbox(app, "confirmed")] == [EMAIL]
+    assert outbox(app, "confirmed")[0].ics
+    assert record_of(app, event).seats_taken == 1
+
+
+def test_confirming_twice_sends_one_message(app, event):
+    register(app, event)
+    [registration] = registrations(app)
+    confirm(app, event, registration)
+    assert confirm(app, event, registration) == Status.CONFIRMED
+    assert len(outbox(app, "confirmed")) == 1
+    assert len(history(app, registration.id)) == 2
+
+
+def test_a_waitlisted_agent_confirms_and_stays_on_the_list(app, event):
+    make_record(app, event, capacity=0)
+    register(app, event)
+    [registration] = registrations(app)
+    assert confirm(app, event, registration) == Status.WAITLISTED
+    [registration] = registrations(app)
+    assert registration.status == Status.WAITLISTED
+    assert registration.email_confirmed_at is not None and registration.expires_at is None
+    assert history(app, registration.id)[-1] == (Status.WAITLISTED, "adresse confirmée")
+    assert len(outbox(app, "waitlisted")) == 1 and outbox(app, "confirmed") == []
+
+
+def test_an_expired_confirmation_link_is_refused_and_the_expiry_recorded(app, event):
+    make_record(app, event, capacity=1)
+    register(app, event)
+    waiting = make_registration(app, event, Status.WAITLISTED, confirmed=True)
+    [registration, _] = registrations(app)
+    set_now(app, AFTER_HOLD)
+    with pytest.raises(links.ExpiredLink):
+        confirm(app, event, registration)
+    late, promoted = registrations(app)
+    assert late.status == Status.EXPIRED
+    assert (promoted.id, promoted.status) == (waiting.id, Status.CONFIRMED)
+    assert record_of(app, event).seats_taken == 1
+    assert outbox(app, "confirmed") == []
+
+
+def test_an_overdue_registration_with_a_fresh_link_is_refused_and_expired(app, event):
+    """A link signed within the hold time, used after the registration was overdue."""
+    register(app, event)
+    [registration] = registrations(app)
+    set_now(app, AFTER_HOLD)
+    app.config["PENDING_HOLD_HOURS"] = 48  # the link is still good, the row is overdue
+    with pytest.raises(links.ExpiredLink):
+        confirm(app, event, registration)
+    assert registrations(app)[0].status == Status.EXPIRED
+    assert record_of(app, event).seats_taken == 0
+
+
+def test_a_forged_confirmation_link_is_refused(app, event):
+    register(app, event)
+    with app.app_context(), pytest.raises(InvalidLink):
+        api.confirm(event, "forged.token")
+    assert registrations(app)[0].status == Status.PENDING
+
+
+def test_a_link_for_another_event_is_refused(app, event, plain_event):
+    register(app, event)
+    [registration] = registrations(app)
+    with pytest.raises(InvalidLink) as refused:
+        confirm(app, plain_event, registration)
+    assert refused.value.message == "Ce lien ne correspond à aucune inscription à cet événement."
+    assert registrations(app)[0].status == Status.PENDING
+
+
+def test_confirming_a_cancelled_registration_is_refused(app, event):
+    cancelled = make_registration(app, event, Status.CANCELLED, confirmed=False)
+    with pytest.raises(InvalidLink) as refused:
+        confirm(app, event, cancelled)
+    assert refused.value.message == "Cette inscription a été annulée."
+    assert registrations(app)[0].status == Status.CANCELLED
+    assert outbox(app) == []
+
+
+# --- cancel ---------------------------------------------------------------------------------
+
+
+def test_cancelling_gives_the_seat_to_the_first_on_the_waiting_list(app, event):
+    make_record(app, event, capacity=1)
+    leaving = make_registration(app, event, Status.CONFIRMED)
+    now = app.config["FROZEN_NOW"]
+    second = make_registration(app, event, Status.WAITLISTED, created_at=now)
+    first = make_registration(
+        app, event, Status.WAITLISTED, confirmed=True, created_at=now - timedelta(hours=1)
+    )
+    assert cancel(app, event, leaving) == Status.CANCELLED
+    statuses = {r.id: r.status for r in registrations(app)}
+    assert statuses == {
+        leaving.id: Status.CANCELLED,
+        second.id: Status.WAITLISTED,
+        first.id: Status.CONFIRMED,  # had confirmed their address
+    }
+    assert record_of(app, event).seats_taken == 1
+    assert [m.recipient for m in outbox(app, "cancelled")] == [leaving.email]
+    [promoted] = outbox(app, "promoted")
+    assert promoted.recipient == first.email and promoted.ics  # a seat: an invite
+    assert history(app, first.id)[-1] == (
+        Status.CONFIRMED,
+        "place libérée : sortie de la liste d’attente",
+    )
+
+
+def test_a_promoted_agent_who_never_confirmed_is_pending(app, event):
+    make_record(app, event, capacity=1)
+    leaving = make_registration(app, event, Status.PENDING)
+    waiting = make_registration(app, event, Status.WAITLISTED)
+    cancel(app, event, leaving)
+    promoted = next(r for r in registrations(app) if r.id == waiting.id)
+    assert promoted.status == Status.PENDING
+    assert outbox(app, "promoted")[0].ics is None  # no seat until they confirm
+    assert record_of(app, event).seats_taken == 1
+
+
+def test_cancelling_from_the_waiting_list_frees_no_seat(app, event):
+    make_record(app, event, capacity=1)
+    make_registration(app, event, Status.CONFIRMED)
+    leaving = make_registration(app, event, Status.WAITLISTED)
+    behind = make_registration(app, event, Status.WAITLISTED)
+    assert cancel(app, event, leaving) == Status.CANCELLED
+    assert next(r for r in registrations(app) if r.id == behind.id).status == Status.WAITLISTED
+    assert record_of(app, event).seats_taken == 1
+    assert outbox(app, "promoted") == []
+
+
+def test_cancelling_twice_changes_nothing_more(app, event):
+    leaving = make_registration(app, event, Status.CONFIRMED)
+    cancel(app, event, leaving)
+    assert cancel(app, event, leaving) == Status.CANCELLED
+    assert len(outbox(app, "cancelled")) == 1
+    assert record_of(app, event).seats_taken == 0
+    assert len(history(app, leaving.id)) == 2
+
+
+def test_a_forged_management_link_cancels_nothing(app, event):
+    make_registration(app, event, Status.CONFIRMED)
+    with app.app_context(), pytest.raises(InvalidLink):
+        api.cancel(event, "forged.token")
+    with pytest.raises(InvalidLink):
+        cancel(app, event, Registration(public_id="0" * 32))
+    assert registrations(app)[0].status == Status.CONFIRMED
+
+
+# --- expire_overdue -------------------------------------------------------------------------
+
+
+def test_expired_pending_registrations_free_their_seat_for_the_list(app, event):
+    make_record(app, event, capacity=1)
+    register(app, event)
+    register(app, event, email="b@numerique.gouv.fr")
+    _, waiting = registrations(app)
+    assert confirm(app, event, waiting) == Status.WAITLISTED  # b confirms their address
+    set_now(app, AFTER_HOLD)
+    assert expire_overdue(app, event) == 1
+    first, second = registrations(app)
+    assert first.status == Status.EXPIRED
+    assert history(app, first.id)[-1] == (Status.EXPIRED, "adresse non confirmée dans le délai")
+    assert second.status == Status.CONFIRMED
+    assert record_of(app, event).seats_taken == 1
+    assert [m.recipient for m in outbox(app, "promoted")] == ["b@numerique.gouv.fr"]
+
+
+def test_unconfirmed_waitlisted_registrations_expire_too(app, event):
+    make_record(app, event, capacity=1)
+    register(app, event)
+    register(app, event, email="b@numerique.gouv.fr")
+    set_now(app, AFTER_HOLD)
+    assert expire_overdue(app, event) == 2
+    first, second = registrations(app)
+    assert first.status == Status.EXPIRED
+    # b never confirmed either: expired too, so the freed seat stays free
+    assert second.status == Status.EXPIRED
+    assert record_of(app, event).seats_taken == 0
+    assert outbox(app, "promoted") == []
+
+
+def test_nothing_expires_within_the_hold_time(app, event):
+    register(app, event)
+    set_now(app, "2023-05-21T09:59:59+02:00")  # a second before the hold time ends
+    assert expire_overdue(app, event) == 0
+    assert registrations(app)[0].status == Status.PENDING
+    assert expire_overdue(app, event) == 0  # and running it again changes nothing
+    assert record_of(app, event).seats_taken == 1
+
+
+def test_the_hold_time_ends_at_expires_at(app, event):
+    register(app, event)
+    set_now(app, "2023-05-21T10:00:00+02:00")  # exactly 24 h later
+    assert expire_overdue(app, event) == 1
+    assert registrations(app)[0].status == Status.EXPIRED
+
+
+def test_expiring_twice_counts_once(app, event):
+    register(app, event)
+    set_now(app, AFTER_HOLD)
+    assert expire_overdue(app, event) == 1
+    assert expire_overdue(app, event) == 0
+    assert record_of(app, event).seats_taken == 0
