@@ -27,7 +27,7 @@ run: setup
 # Two workers on two cores (pytest-xdist); JOBS=0 runs in one process.
 JOBS ?= auto
 test: setup
-	$(BIN)/python -m pytest -n $(JOBS) $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n $(JOBS) --dist worksteal $(PYTEST_ARGS)
 
 lint: setup
 	$(BIN)/ruff check .

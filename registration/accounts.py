@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import functools
+
+from flask import current_app
 from sqlalchemy import select
 from werkzeug.security import check_password_hash, generate_password_hash
 
@@ -11,8 +14,16 @@ from .extensions import db
 from .models import Role, User
 
 MIN_PASSWORD_LENGTH = 12
-# Checked when the e-mail is unknown, so that a miss costs as long as a wrong password.
-_DUMMY_HASH = generate_password_hash("not-a-real-password")
+
+
+def _hash(password: str) -> str:
+    return generate_password_hash(password, method=current_app.config["PASSWORD_HASH_METHOD"])
+
+
+@functools.cache
+def _dummy_hash(method: str) -> str:
+    """Checked when the e-mail is unknown, so that a miss costs as long as a wrong password."""
+    return generate_password_hash("not-a-real-password", method=method)
 
 
 class AccountError(ValueError):
@@ -41,7 +52,7 @@ def new_user(email: str, password: str, role: Role) -> User:
         raise AccountError(f"Un compte existe déjà pour {normalise(email)}.")
     user = User(
         email=normalise(email),
-        password_hash=generate_password_hash(password),
+        password_hash=_hash(password),
         role=role,
         created_at=clock.now(),
     )
@@ -59,7 +70,7 @@ def create_user(email: str, password: str, role: Role) -> User:
 def set_password(user: User, password: str) -> None:
     check_password(password)
     with transaction():
-        user.password_hash = generate_password_hash(password)
+        user.password_hash = _hash(password)
 
 
 def set_active(user: User, active: bool) -> None:
@@ -71,7 +82,7 @@ def authenticate(email: str, password: str) -> User | None:
     """The active account with this e-mail and password, or None, whichever part is wrong."""
     user = find(email)
     if user is None:
-        check_password_hash(_DUMMY_HASH, password)
+        check_password_hash(_dummy_hash(current_app.config["PASSWORD_HASH_METHOD"]), password)
         return None
     if not check_password_hash(user.password_hash, password) or not user.active:
         return None

@@ -92,6 +92,8 @@ def load(
         "REMEMBER_COOKIE_SAMESITE": "Lax",
         "REMEMBER_COOKIE_SECURE": _bool(env.get("SESSION_COOKIE_SECURE"), default=not dev),
         "WTF_CSRF_TIME_LIMIT": None,
+        # werkzeug's password hashing; the tests use a cheap one
+        "PASSWORD_HASH_METHOD": env.get("PASSWORD_HASH_METHOD", "scrypt"),
     }
     if config["SQLALCHEMY_DATABASE_URI"].startswith("postgresql://"):
         config["SQLALCHEMY_DATABASE_URI"] = config["SQLALCHEMY_DATABASE_URI"].replace(

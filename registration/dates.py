@@ -5,9 +5,12 @@ from __future__ import annotations
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
+from babel import Locale
 from babel.dates import format_datetime
 
 PARIS = ZoneInfo("Europe/Paris")
+# Parsed once: given as a string, Babel parses the locale again on every call.
+FRENCH = Locale.parse("fr_FR")
 
 
 def _day(moment: datetime) -> str:
@@ -17,12 +20,12 @@ def _day(moment: datetime) -> str:
 
 def date_fr(moment: datetime) -> str:
     """'jeudi 1er juin 2023'."""
-    return format_datetime(moment, f"EEEE {_day(moment)} MMMM y", tzinfo=PARIS, locale="fr_FR")
+    return format_datetime(moment, f"EEEE {_day(moment)} MMMM y", tzinfo=PARIS, locale=FRENCH)
 
 
 def time_fr(moment: datetime) -> str:
     """'14h00'."""
-    return format_datetime(moment, "HH'h'mm", tzinfo=PARIS, locale="fr_FR")
+    return format_datetime(moment, "HH'h'mm", tzinfo=PARIS, locale=FRENCH)
 
 
 def datetime_fr(moment: datetime) -> str:
@@ -32,4 +35,4 @@ def datetime_fr(moment: datetime) -> str:
 
 def short_datetime_fr(moment: datetime) -> str:
     """'01/06/2023 14:00', for tables and exports."""
-    return format_datetime(moment, "dd/MM/y HH:mm", tzinfo=PARIS, locale="fr_FR")
+    return format_datetime(moment, "dd/MM/y HH:mm", tzinfo=PARIS, locale=FRENCH)

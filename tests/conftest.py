@@ -65,6 +65,8 @@ def base_config(tmp_path: Path, **overrides: Any) -> dict[str, Any]:
         "PUBLIC_BASE_URL": "http://localhost",
         "MAIL_DEFAULT_SENDER": "Inscriptions DINUM <ne-pas-repondre@numerique.gouv.fr>",
         "SESSION_COOKIE_SECURE": False,
+        # scrypt takes 0.1 s a hash: a cheap method keeps sign-in tests fast
+        "PASSWORD_HASH_METHOD": "pbkdf2:sha256:1000",
     }
     config.update(overrides)
     return config
@@ -105,6 +107,8 @@ def postgres_database(name: str) -> str:
             )
             if not exists:
                 conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
+            # A test database need not wait for the disk at each commit.
+            conn.exec_driver_sql(f'ALTER DATABASE "{name}" SET synchronous_commit = off')
     except sa.exc.OperationalError as exc:
         unavailable(f"PostgreSQL unreachable at {POSTGRES_SERVER}: {str(exc).splitlines()[0]}")
     finally:
@@ -127,7 +131,7 @@ def reset_schema(url: str) -> None:
     engine.dispose()
 
 
-_postgres: dict[str, str] = {}
+_postgres: dict[str, Any] = {}
 
 
 def postgres_url(tmp_path: Path) -> str:
@@ -137,13 +141,14 @@ def postgres_url(tmp_path: Path) -> str:
         reset_schema(url)
         migrate_to_head(tmp_path, url)
         _postgres["url"] = url
-    url = _postgres["url"]
-    engine = sa.create_engine(url)
-    with engine.begin() as conn:
-        tables = ", ".join(t.name for t in db.metadata.sorted_tables)
-        conn.exec_driver_sql(f"TRUNCATE {tables} RESTART IDENTITY CASCADE")
-    engine.dispose()
-    return url
+        _postgres["engine"] = sa.create_engine(url, poolclass=sa.pool.StaticPool)
+    # DELETE and a sequence restart: on these small tables, 8 times faster than TRUNCATE.
+    with _postgres["engine"].begin() as conn:
+        for table in reversed(db.metadata.sorted_tables):
+            conn.exec_driver_sql(f"DELETE FROM {table.name}")
+        for table in db.metadata.sorted_tables:
+            conn.exec_driver_sql(f"ALTER SEQUENCE IF EXISTS {table.name}_id_seq RESTART")
+    return str(_postgres["url"])
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
