@@ -6,6 +6,8 @@ Each takes the app, works in its own app context, and returns detached rows.
 from __future__ import annotations
 
 import secrets
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
@@ -151,6 +153,23 @@ def record_of(app: Flask, event: Event) -> EventRecord:
         row = db.session.scalars(sa.select(EventRecord).where(EventRecord.slug == event.slug)).one()
         db.session.expunge_all()
         return row
+
+
+@contextmanager
+def statements(app: Flask) -> Iterator[list[str]]:
+    """The SQL statements the app sends meanwhile."""
+    sent: list[str] = []
+    with app.app_context():
+        engine = db.engine
+
+    def record(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        sent.append(statement)
+
+    sa.event.listen(engine, "before_cursor_execute", record)
+    try:
+        yield sent
+    finally:
+        sa.event.remove(engine, "before_cursor_execute", record)
 
 
 def set_now(app: Flask, iso: str) -> None:

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
-
 import pytest
 import sqlalchemy as sa
 from flask import Flask
@@ -15,26 +12,17 @@ from registration.models import EventRecord, Registration, Status
 from registration.registrations import api, queries
 from registration.registrations.exceptions import InvalidLink
 
-from ..factories import make_record, make_registration, record_of, registrations, set_now
+from ..factories import (
+    make_record,
+    make_registration,
+    record_of,
+    registrations,
+    set_now,
+    statements,
+)
 
 AFTER_HOLD = "2023-05-21T11:00:00+02:00"  # 25 h after the frozen clock
 OPEN_UNTIL = "Inscriptions ouvertes jusqu’au lundi 12 juin 2023 à 18h00"
-
-
-@contextmanager
-def statements(app: Flask) -> Iterator[list[str]]:
-    sent: list[str] = []
-    with app.app_context():
-        engine = db.engine
-
-    def record(conn, cursor, statement, *args):
-        sent.append(statement)
-
-    sa.event.listen(engine, "before_cursor_execute", record)
-    try:
-        yield sent
-    finally:
-        sa.event.remove(engine, "before_cursor_execute", record)
 
 
 def availability(app: Flask, event):

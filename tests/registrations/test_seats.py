@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import timedelta
 
 import sqlalchemy as sa
@@ -17,24 +15,7 @@ from registration.models import EventRecord, Status
 from registration.registrations import api, seats
 from registration.registrations.seats import Capacity
 
-from ..factories import make_record, make_registration, outbox, record_of, registrations
-
-
-@contextmanager
-def statements(app: Flask) -> Iterator[list[str]]:
-    """The SQL statements the app sends meanwhile."""
-    sent: list[str] = []
-    with app.app_context():
-        engine = db.engine
-
-    def record(conn, cursor, statement, *args):
-        sent.append(statement)
-
-    sa.event.listen(engine, "before_cursor_execute", record)
-    try:
-        yield sent
-    finally:
-        sa.event.remove(engine, "before_cursor_execute", record)
+from ..factories import make_record, make_registration, outbox, record_of, registrations, statements
 
 
 def lock(app: Flask, event) -> int:

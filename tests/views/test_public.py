@@ -24,6 +24,7 @@ from ..factories import (
     register_url,
     registrations,
     set_now,
+    statements,
 )
 
 CLOSED_SINCE = "Les inscriptions sont closes depuis le lundi 12 juin 2023 à 18h00"
@@ -139,20 +140,10 @@ def test_a_page_view_creates_no_event_row(app, client, event):
 
 def test_a_page_view_reads_the_event_row_once_without_locking_it(app, client, event):
     make_record(app, event)
-    statements: list[str] = []
-    with app.app_context():
-        engine = db.engine
-
-    def record(conn, cursor, statement, *args):
-        statements.append(statement)
-
-    sa.event.listen(engine, "before_cursor_execute", record)
-    try:
+    with statements(app) as sent:
         assert client.get(event.url).status_code == 200
-    finally:
-        sa.event.remove(engine, "before_cursor_execute", record)
-    assert not any("FOR UPDATE" in s for s in statements)
-    assert sum(s.lstrip().startswith("SELECT events.") for s in statements) == 1, statements
+    assert not any("FOR UPDATE" in s for s in sent)
+    assert sum(s.lstrip().startswith("SELECT events.") for s in sent) == 1, sent
 
 
 def test_an_unpublished_or_unknown_event_is_a_404(client):
