@@ -55,7 +55,11 @@ def create_database(url: str) -> None:
 
 
 def main() -> None:
-    workdir = Path(tempfile.mkdtemp(prefix="bench-"))
+    with tempfile.TemporaryDirectory(prefix="bench-") as folder:
+        run(Path(folder))
+
+
+def run(workdir: Path) -> None:
     url = os.environ.get("BENCH_DATABASE_URL", f"sqlite:///{workdir / 'bench.db'}")
     app = create_app(
         {
