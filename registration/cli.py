@@ -1,15 +1,16 @@
-"""Flask command groups: outbox, registrations, reminders."""
+"""Flask command groups: outbox, registrations, reminders, users, attendees, domains."""
 
 from __future__ import annotations
 
 import sys
 from datetime import timedelta
+from pathlib import Path
 
 import click
 from flask import Flask, current_app
 from flask.cli import AppGroup
 
-from . import accounts, content, mail
+from . import accounts, content, domain_list, eligibility, mail
 from .backoffice import api as backoffice
 from .backoffice import queries
 from .models import Role, User
@@ -147,6 +148,72 @@ def attendees_purge(older_than: str) -> None:
         click.echo("Aucun événement terminé depuis assez longtemps.")
 
 
+domains = AppGroup("domains", help="Les domaines de messagerie du secteur public.")
+EXAMPLES = 20
+
+
+@domains.command("check")
+@click.argument("addresses", nargs=-1, required=True)
+def domains_check(addresses: tuple[str, ...]) -> None:
+    """For each address: accepted (oui) or not (non), and why."""
+    for address in addresses:
+        decision = eligibility.check(address)
+        line = f"{address}\t{'oui' if decision.accepted else 'non'}\t{decision.reason}"
+        if decision.suggestion:
+            line += f" Vouliez-vous dire {decision.suggestion} ?"
+        click.echo(line)
+
+
+def _examples(sign: str, names: list[str]) -> None:
+    for name in names[:EXAMPLES]:
+        click.echo(f"  {sign} {name}")
+    if len(names) > EXAMPLES:
+        click.echo(f"  … et {len(names) - EXAMPLES} autre(s)")
+
+
+@domains.command("import")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option(
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Fichier écrit (par défaut : la liste livrée avec l’application).",
+)
+@click.option(
+    "--date",
+    prompt="Date des données (par exemple « urls.txt au 11/12/2024 (commit fe23ea9) »)",
+    help="La date de mise à jour des données, citée dans l’en-tête (Licence Ouverte 2.0).",
+)
+@click.option(
+    "--source",
+    default=domain_list.DEFAULT_SOURCE,
+    help="Le producteur et l’adresse des données, cités dans l’en-tête.",
+)
+def domains_import(file: Path, output: Path | None, date: str, source: str) -> None:
+    """Clean a newer export of the State's list (hosts or URLs) and write the package's list."""
+    target = output or eligibility.DATA_DIR / eligibility.LIST_FILE
+    try:
+        before = (
+            set(eligibility.read_domains(target.read_text("utf-8"))) if target.exists() else set()
+        )
+    except ValueError as error:
+        raise click.ClickException(f"{target} n’est pas une liste de domaines : {error}") from None
+    cleaning = domain_list.clean_hosts(file.read_text("utf-8-sig").splitlines())
+    target.write_text(domain_list.render(cleaning, source, date), "utf-8")
+    eligibility.reload()
+    after = set(cleaning.domains)
+    added, removed = sorted(after - before), sorted(before - after)
+    click.echo(f"{target} : {len(after)} domaine(s), {len(before)} avant")
+    click.echo(f"ajoutés : {len(added)}")
+    _examples("+", added)
+    click.echo(f"retirés : {len(removed)}")
+    _examples("-", removed)
+    dropped = ", ".join(f"{rule} {cleaning.count(rule)}" for rule in domain_list.RULES)
+    click.echo(
+        f"écartés : {dropped} ; serveurs de messagerie ramenés à leur domaine : "
+        f"{len(cleaning.reduced)}"
+    )
+
+
 def register(app: Flask) -> None:
-    for group in (outbox, registrations, reminders, users, attendees):
+    for group in (outbox, registrations, reminders, users, attendees, domains):
         app.cli.add_command(group)

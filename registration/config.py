@@ -68,6 +68,8 @@ def load(
         "RATELIMIT_STORAGE_URI": env.get("RATELIMIT_STORAGE_URI", "memory://"),
         "RATELIMIT_ENABLED": _bool(env.get("RATELIMIT_ENABLED"), default=True),
         "RATELIMIT_HEADERS_ENABLED": True,
+        # Extra accepted e-mail domains of this deployment, one a line; empty: none
+        "EXTRA_DOMAINS_FILE": env.get("EXTRA_DOMAINS_FILE", ""),
         # Mail (Flask-Mail's own keys, plus the backend and a timeout)
         "MAIL_BACKEND": mail_backend,
         "MAIL_FILE_DIR": env.get("MAIL_FILE_DIR", str(instance / "mail")),

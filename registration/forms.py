@@ -3,22 +3,22 @@
 from __future__ import annotations
 
 import functools
+import re
 import unicodedata
 from collections.abc import Callable, Iterator
 from typing import Any
 
 from email_validator import EmailNotValidError, validate_email
+from flask import request
 from flask_wtf import FlaskForm
 from wtforms import (
     BooleanField,
     Field,
-    IntegerField,
-    PasswordField,
+    HiddenField,
     RadioField,
     SelectField,
     SelectMultipleField,
     StringField,
-    SubmitField,
     TextAreaField,
 )
 from wtforms.fields.choices import SelectChoice  # type: ignore[attr-defined]
@@ -26,13 +26,11 @@ from wtforms.validators import (
     DataRequired,
     InputRequired,
     Length,
-    NumberRange,
     Optional,
     ValidationError,
 )
 from wtforms.widgets import CheckboxInput, ListWidget
 
-from .accounts import MIN_PASSWORD_LENGTH
 from .content import Event, Question, QuestionKind
 from .registrations.api import Registrant
 
@@ -61,6 +59,24 @@ def _no_control_characters(allow_newlines: bool = False) -> Callable[[Any, Field
         value = field.data or ""
         if any(_is_control(c) and c not in allowed for c in value):
             raise ValidationError("Ce champ contient des caractères non autorisés.")
+
+    return check
+
+
+# A web address or markup in a name would travel in the service's own e-mails: refused.
+_WEB_ADDRESS = re.compile(
+    r"(?i)(https?:|ftp:|//|www\.|\b[a-z0-9-]+\.(fr|com|net|org|eu|info|io|gouv|xyz|top|ly)\b)"
+)
+_MARKUP = re.compile(r"[<>{}\[\]\\|`]")
+
+
+def _plain_text() -> Callable[[Any, Field], None]:
+    def check(form: Any, field: Field) -> None:
+        value = field.data or ""
+        if _WEB_ADDRESS.search(value) or "@" in value:
+            raise ValidationError("N’indiquez ni adresse web ni adresse e-mail dans ce champ.")
+        if _MARKUP.search(value):
+            raise ValidationError("Les caractères < > { } [ ] | ` \\ ne sont pas acceptés ici.")
 
     return check
 
@@ -148,13 +164,13 @@ class RegistrationForm(FlaskForm):
     first_name = StringField(
         "Prénom",
         filters=[_strip],
-        validators=[_required("votre prénom"), _max(100), _no_control_characters()],
+        validators=[_required("votre prénom"), _max(60), _no_control_characters(), _plain_text()],
         render_kw={"autocomplete": "given-name"},
     )
     last_name = StringField(
         "Nom",
         filters=[_strip],
-        validators=[_required("votre nom"), _max(100), _no_control_characters()],
+        validators=[_required("votre nom"), _max(60), _no_control_characters(), _plain_text()],
         render_kw={"autocomplete": "family-name"},
     )
     email = ProfessionalEmail(
@@ -171,14 +187,24 @@ class RegistrationForm(FlaskForm):
     employer = StringField(
         "Administration ou employeur",
         filters=[_strip],
-        validators=[_required("votre administration"), _max(200), _no_control_characters()],
+        validators=[
+            _required("votre administration"),
+            _max(150),
+            _no_control_characters(),
+            _plain_text(),
+        ],
         render_kw={"autocomplete": "organization"},
         description="Exemple : Direction interministérielle du numérique",
     )
     job_title = StringField(
         "Fonction",
         filters=[_strip],
-        validators=[_required("votre fonction"), _max(200), _no_control_characters()],
+        validators=[
+            _required("votre fonction"),
+            _max(150),
+            _no_control_characters(),
+            _plain_text(),
+        ],
         render_kw={"autocomplete": "organization-title"},
         description="Exemple : cheffe de projet numérique",
     )
@@ -200,6 +226,15 @@ class RegistrationForm(FlaskForm):
     )
     # Honeypot: hidden from people, filled in by bots.
     website = StringField("Site web", render_kw={"autocomplete": "off", "tabindex": "-1"})
+    # Manual verification, for an address the public-sector list does not know.
+    ask_review = HiddenField()
+    justification = TextAreaField(
+        "Pourquoi votre adresse n’est-elle pas reconnue ?",
+        filters=[_strip],
+        validators=[Optional(), _max(1000), _no_control_characters(allow_newlines=True)],
+        description="Exemple : je travaille au centre communal d’action sociale de ma commune, "
+        "qui a son propre nom de domaine.",
+    )
 
     questions: tuple[Question, ...] = ()
 
@@ -217,6 +252,7 @@ class RegistrationForm(FlaskForm):
             job_title=self.job_title.data or "",
             answers=self.answers(),
             accessibility_needs=self.accessibility_needs.data or "",
+            justification=(self.justification.data or "") if self.ask_review.data else "",
         )
 
     def answers(self) -> dict[str, str | list[str]]:
@@ -235,74 +271,14 @@ def _form_class(questions: tuple[Question, ...]) -> type[RegistrationForm]:
 
 
 def registration_form(event: Event) -> RegistrationForm:
-    """The registration form, with the event's own questions after the common fields."""
-    return _form_class(event.questions)()
+    """The registration form, with the event's own questions after the common fields.
 
-
-class SignInForm(FlaskForm):
-    email = StringField(
-        "Adresse e-mail",
-        filters=[_strip],
-        validators=[_required("votre adresse e-mail"), _max(254)],
-        render_kw={"autocomplete": "username", "spellcheck": "false"},
-    )
-    password = PasswordField(
-        "Mot de passe",
-        validators=[_required("votre mot de passe"), _max(200)],
-        render_kw={"autocomplete": "current-password"},
-    )
-
-
-class NoticeForm(FlaskForm):
-    """Closing or reopening: an optional message for the public page."""
-
-    notice = TextAreaField(
-        "Message affiché sur la page publique (facultatif)",
-        filters=[_strip],
-        validators=[Optional(), _max(500), _no_control_characters(allow_newlines=True)],
-        description="Exemple : Plus aucune place n’est disponible, merci de votre intérêt.",
-    )
-
-
-class CapacityForm(FlaskForm):
-    capacity = IntegerField(
-        "Nombre de places",
-        validators=[
-            Optional(),
-            NumberRange(min=0, max=1_000_000, message="Un nombre entre 0 et 1 000 000."),
-        ],
-        description="Laissez vide pour ne pas limiter les places.",
-        render_kw={"inputmode": "numeric"},
-    )
-    use_file = SubmitField("Revenir au nombre prévu par le fichier de l’événement")
-
-
-class AccountForm(FlaskForm):
-    email = ProfessionalEmail(
-        "Adresse e-mail",
-        filters=[_strip],
-        validators=[_required("l’adresse e-mail"), _max(254), _no_control_characters()],
-        render_kw={"autocomplete": "off", "spellcheck": "false"},
-    )
-    role = SelectField(
-        "Rôle",
-        choices=[
-            SelectChoice("organiser", "Organisateur"),
-            SelectChoice("admin", "Administrateur"),
-        ],
-        default="organiser",
-    )
-    password = PasswordField(
-        "Mot de passe provisoire",
-        validators=[
-            _required("un mot de passe"),
-            Length(
-                min=MIN_PASSWORD_LENGTH,
-                max=200,
-                message=f"{MIN_PASSWORD_LENGTH} caractères au moins.",
-            ),
-        ],
-        description=f"{MIN_PASSWORD_LENGTH} caractères au moins. "
-        "Transmettez-le par un autre canal que l’e-mail.",
-        render_kw={"autocomplete": "new-password"},
-    )
+    « Vouliez-vous dire … ? » posts the corrected address in `corriger`; « demander une
+    vérification » posts `demander_verification`: both resubmit what was typed."""
+    formdata = request.form.copy() if request.method == "POST" else None
+    if formdata is not None and formdata.get("corriger"):
+        formdata["email"] = formdata["corriger"]
+    form = _form_class(event.questions)(formdata=formdata)
+    if request.form.get("demander_verification") and event.manual_verification:
+        form.ask_review.data = "1"
+    return form

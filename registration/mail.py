@@ -38,6 +38,9 @@ SUBJECTS = {
     "cancelled": "Inscription annulée : {title}",
     "duplicate": "Rappel de votre inscription : {title}",
     "reminder": "Rappel : {title}, bientôt",
+    "review_received": "Votre demande sera vérifiée : {title}",
+    "review_accepted": "Votre demande d’inscription est acceptée : {title}",
+    "review_refused": "Votre demande d’inscription n’est pas acceptée : {title}",
 }
 STALE_CLAIM = timedelta(minutes=10)
 
@@ -89,8 +92,9 @@ def queue(session: Session, kind: str, event: Event, registration: Registration)
             "public.confirm", slug=event.slug, token=links.confirm_token(registration)
         ),
     }
-    with_invite = kind in {"confirmed", "reminder"} or (
-        kind == "promoted" and registration.status == Status.CONFIRMED
+    # Only a held seat comes with an invitation for the agenda.
+    with_invite = kind in {"confirmed", "reminder", "promoted"} or (
+        kind == "review_accepted" and registration.status == Status.CONFIRMED
     )
     now = clock.now()
     message = OutboxMessage(

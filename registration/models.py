@@ -59,11 +59,13 @@ class Base(DeclarativeBase):
 
 
 class Status(enum.StrEnum):
-    PENDING = "pending"  # holds a seat, address not yet confirmed
-    CONFIRMED = "confirmed"  # holds a seat
-    WAITLISTED = "waitlisted"  # no seat yet
+    PENDING = "pending"  # address not yet confirmed: no seat until it is
+    CONFIRMED = "confirmed"  # address confirmed, holds a seat
+    WAITLISTED = "waitlisted"  # address confirmed, no seat yet
     CANCELLED = "cancelled"
-    EXPIRED = "expired"
+    EXPIRED = "expired"  # address not confirmed in time
+    REVIEW = "review"  # address outside the public-sector list: an organiser decides
+    REFUSED = "refused"  # the organiser refused the request
 
     @property
     def label(self) -> str:
@@ -76,9 +78,16 @@ STATUS_LABELS = {
     Status.WAITLISTED: "Liste d’attente",
     Status.CANCELLED: "Annulée",
     Status.EXPIRED: "Expirée",
+    Status.REVIEW: "À vérifier",
+    Status.REFUSED: "Refusée",
 }
-SEAT_HOLDING = (Status.PENDING, Status.CONFIRMED)
-ACTIVE = (Status.PENDING, Status.CONFIRMED, Status.WAITLISTED)
+# Only a proven mailbox holds a seat: invented addresses cannot empty an event.
+SEAT_HOLDING = (Status.CONFIRMED,)
+# Unconfirmed registrations that expire at the end of their hold time (a waiting-list row
+# is unconfirmed only if it dates from before seats went to proven mailboxes).
+AWAITING_ADDRESS = (Status.PENDING, Status.WAITLISTED, Status.REVIEW)
+# Registrations still alive: a new submission for the same address is a duplicate.
+ACTIVE = (Status.PENDING, Status.CONFIRMED, Status.WAITLISTED, Status.REVIEW)
 
 
 def _str_enum(enum_class: type[enum.StrEnum], name: str) -> Enum:
@@ -144,6 +153,13 @@ class Registration(Base):
     answers: Mapped[dict[str, str | list[str]]] = mapped_column(JSON, default=dict)
     accessibility_needs: Mapped[str] = mapped_column(Text, default="")
     status: Mapped[Status] = mapped_column(_str_enum(Status, "attendee_status"))
+    # Manual verification: the agent's justification, the organiser's decision.
+    justification: Mapped[str] = mapped_column(Text, default="")
+    review_message: Mapped[str] = mapped_column(Text, default="")
+    reviewed_by: Mapped[str] = mapped_column(String(254), default="")
+    reviewed_at: Mapped[datetime | None]
+    # When the last "you are already registered" notice went out: one a day at most.
+    duplicate_notice_at: Mapped[datetime | None]
     email_confirmed_at: Mapped[datetime | None]
     expires_at: Mapped[datetime | None]
     reminded_at: Mapped[datetime | None]
@@ -168,7 +184,7 @@ class Registration(Base):
     def is_overdue(self, now: datetime) -> bool:
         """Unconfirmed past its hold time: expired, even before anything recorded it."""
         return (
-            self.status in ACTIVE
+            self.status in AWAITING_ADDRESS
             and self.email_confirmed_at is None
             and self.expires_at is not None
             and self.expires_at <= now
@@ -190,6 +206,19 @@ class StatusChange(Base):
     at: Mapped[datetime]
 
     registration: Mapped[Registration] = relationship(back_populates="history")
+
+
+class EventDomain(Base):
+    """A domain an organiser accepted for one event, while accepting a verification request."""
+
+    __tablename__ = "event_domains"
+    __table_args__ = (UniqueConstraint("event_id", "domain", name="uq_event_domains_event_domain"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    event_id: Mapped[int] = mapped_column(ForeignKey("events.id", ondelete="CASCADE"))
+    domain: Mapped[str] = mapped_column(String(253))
+    added_by: Mapped[str] = mapped_column(String(254))
+    added_at: Mapped[datetime]
 
 
 class OutboxStatus(enum.StrEnum):

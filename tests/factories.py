@@ -72,12 +72,14 @@ def make_registration(
     confirmed: bool | None = None,
     **fields: Any,
 ) -> Registration:
-    """A registration row as the services would leave it; a seat-holding one takes a seat."""
+    """A registration row as the services would leave it. Only a CONFIRMED one holds a seat
+    (PENDING waits for its address to be proven); CONFIRMED and WAITLISTED rows have a
+    confirmed address unless `confirmed=False` (a legacy unconfirmed waiting-list row)."""
     with app.app_context(), transaction() as session:
         now = clock.now()
         record = seats.lock_event(session, event)
         if confirmed is None:
-            confirmed = status == Status.CONFIRMED
+            confirmed = status in (Status.CONFIRMED, Status.WAITLISTED)
         values: dict[str, Any] = {
             "first_name": "Camille",
             "last_name": "Durand",
@@ -87,7 +89,7 @@ def make_registration(
             "accessibility_needs": "",
             "email_confirmed_at": now if confirmed else None,
             "expires_at": None
-            if confirmed or status not in (Status.PENDING, Status.WAITLISTED)
+            if confirmed or status not in (Status.PENDING, Status.WAITLISTED, Status.REVIEW)
             else now + timedelta(hours=app.config["PENDING_HOLD_HOURS"]),
         }
         values.update(fields)

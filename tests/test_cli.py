@@ -15,6 +15,7 @@ from .factories import (
     make_record,
     make_registration,
     make_user,
+    outbox,
     record_of,
     registrations,
     set_now,
@@ -32,10 +33,13 @@ def audit_log(app) -> list[AuditEntry]:
 # --- flask registrations expire ------------------------------------------------------------
 
 
-def test_expire_command_frees_seats_from_cron(app, event, plain_event):
+def test_expire_command_expires_unconfirmed_registrations_from_cron(app, event, plain_event):
     make_record(app, event, capacity=1)
     make_registration(app, event, status=Status.PENDING)
-    make_registration(app, event, status=Status.WAITLISTED, email="b@numerique.gouv.fr")
+    # a waiting-list row from before seats waited for the address: never confirmed either
+    make_registration(
+        app, event, status=Status.WAITLISTED, confirmed=False, email="b@numerique.gouv.fr"
+    )
     set_now(app, "2023-05-21T10:00:01+02:00")  # past the 24 hours' hold of both
     result = app.test_cli_runner().invoke(args=["registrations", "expire"])
     assert result.exit_code == 0, result.output
@@ -43,8 +47,7 @@ def test_expire_command_frees_seats_from_cron(app, event, plain_event):
     assert f"{plain_event.slug} : 0 inscription(s) expirée(s)" in result.output
     first, second = registrations(app)
     assert first.status == Status.EXPIRED
-    # b never confirmed either: expired too, so the freed seat stays free
-    assert second.status == Status.EXPIRED
+    assert second.status == Status.EXPIRED  # b never confirmed either
     assert record_of(app, event).seats_taken == 0
     # Run again: nothing left to expire.
     again = app.test_cli_runner().invoke(args=["registrations", "expire"])
@@ -57,20 +60,29 @@ def test_expire_command_leaves_registrations_within_their_hold(app, event):
     result = app.test_cli_runner().invoke(args=["registrations", "expire"])
     assert f"{event.slug} : 0 inscription(s) expirée(s)" in result.output
     assert registrations(app)[0].status == Status.PENDING
-    assert record_of(app, event).seats_taken == 1
+    assert record_of(app, event).seats_taken == 0  # a pending address holds no seat
 
 
-def test_expire_command_moves_the_waiting_list_up(app, event):
+def test_expire_command_moves_the_waiting_list_up_when_seats_are_free(app, event):
+    """Expiring frees no seat (a pending address holds none); a place added since, not yet
+    given, goes to the first on the waiting list."""
     make_record(app, event, capacity=1)
+    make_registration(app, event, status=Status.CONFIRMED)
     make_registration(app, event, status=Status.PENDING)
-    make_registration(
-        app, event, status=Status.WAITLISTED, confirmed=True, email="b@numerique.gouv.fr"
-    )
+    make_registration(app, event, status=Status.WAITLISTED, email="b@numerique.gouv.fr")
+    make_registration(app, event, status=Status.WAITLISTED, email="c@numerique.gouv.fr")
+    make_record(app, event, capacity=2)  # one more place, not yet given
     set_now(app, "2023-05-21T10:00:01+02:00")
     result = app.test_cli_runner().invoke(args=["registrations", "expire"])
     assert f"{event.slug} : 1 inscription(s) expirée(s)" in result.output
-    assert [r.status for r in registrations(app)] == [Status.EXPIRED, Status.CONFIRMED]
-    assert record_of(app, event).seats_taken == 1
+    assert [r.status for r in registrations(app)] == [
+        Status.CONFIRMED,
+        Status.EXPIRED,
+        Status.CONFIRMED,
+        Status.WAITLISTED,
+    ]
+    assert [m.recipient for m in outbox(app, "promoted")] == ["b@numerique.gouv.fr"]
+    assert record_of(app, event).seats_taken == 2
 
 
 # --- flask users ---------------------------------------------------------------------------
@@ -209,3 +221,134 @@ def test_purge_needs_a_number_of_days(app):
         bad = runner.invoke(args=["attendees", "purge", "--older-than", value])
         assert bad.exit_code != 0, value
     assert runner.invoke(args=["attendees", "purge"]).exit_code != 0
+
+
+# --- flask domains -------------------------------------------------------------------------
+
+
+def test_domains_check_says_yes_or_no_and_why(runner):
+    result = runner.invoke(
+        args=[
+            "domains",
+            "check",
+            "agent@numerique.gouv.fr",
+            "agent@dsi.paris.fr",
+            "agent@gmail.com",
+            "agent@finances.gouv",
+            "agent@notaires.fr",
+        ]
+    )
+    assert result.exit_code == 0, result.output
+    assert result.output.splitlines() == [
+        "agent@numerique.gouv.fr\toui\tdomaine de l’État (gouv.fr)",
+        "agent@dsi.paris.fr\toui\tliste de l’État : paris.fr",
+        "agent@gmail.com\tnon\tmessagerie grand public : gmail.com",
+        "agent@finances.gouv\tnon\tdomaine inconnu de la liste du secteur public : finances.gouv"
+        " Vouliez-vous dire agent@finances.gouv.fr ?",
+        "agent@notaires.fr\tnon\tretiré de la liste du secteur public : notaires.fr (notaires :"
+        " officiers publics exerçant en libéral ; chambres et conseils : professionnels)",
+    ]
+
+
+def test_domains_check_needs_an_address(runner):
+    assert runner.invoke(args=["domains", "check"]).exit_code != 0
+
+
+def test_domains_check_reads_the_deployment_file(make_app, tmp_path):
+    extra = tmp_path / "domaines.txt"
+    extra.write_text("partenaire.fr  # convention\n", "utf-8")
+    app = make_app(EXTRA_DOMAINS_FILE=str(extra))
+    result = app.test_cli_runner().invoke(args=["domains", "check", "agent@equipe.partenaire.fr"])
+    assert (
+        result.output == "agent@equipe.partenaire.fr\toui\tajout du déploiement : partenaire.fr\n"
+    )
+
+
+def domains_in(path) -> list[str]:
+    return [line for line in path.read_text("utf-8").splitlines() if not line.startswith("#")]
+
+
+def test_domains_import_cleans_writes_and_tells_what_changed(runner, tmp_path):
+    export = tmp_path / "urls.txt"
+    export.write_text(
+        "# un export plus récent\n"
+        "https://www.paris.fr/\n"
+        "https://lyon.fr/agenda?mois=5  # redirection\n"
+        "numerique.gouv.fr\n"
+        "mairie.wordpress.com\n"
+        "ac-[a-z]*.fr\n"
+        "webmail.ville-exemple.fr\n",
+        "utf-8",
+    )
+    output = tmp_path / "liste.txt"
+    args = ["domains", "import", str(export), "--output", str(output)]
+    result = runner.invoke(args=[*args, "--date", "01/02/2030", "--source", "Producteur X"])
+    assert result.exit_code == 0, result.output
+    text = output.read_text("utf-8")
+    assert "# Source : Producteur X\n" in text and "# Données : 01/02/2030\n" in text
+    assert "Licence Ouverte / Open Licence 2.0" in text
+    assert domains_in(output) == ["lyon.fr", "paris.fr", "ville-exemple.fr"]
+    assert result.output.splitlines() == [
+        f"{output} : 3 domaine(s), 0 avant",
+        "ajoutés : 3",
+        "  + lyon.fr",
+        "  + paris.fr",
+        "  + ville-exemple.fr",
+        "retirés : 0",
+        "écartés : motif 1, invalide 0, gouv.fr 1, bloqué 1, messagerie 0 ;"
+        " serveurs de messagerie ramenés à leur domaine : 1",
+    ]
+    # A newer export again: one name gone, one new.
+    export.write_text("paris.fr\nmarseille.fr\nville-exemple.fr\n", "utf-8")
+    again = runner.invoke(args=[*args, "--date", "01/03/2030"])
+    assert again.exit_code == 0, again.output
+    assert "ajoutés : 1\n  + marseille.fr\nretirés : 1\n  - lyon.fr\n" in again.output
+    assert "Etalab / DINUM" in output.read_text("utf-8")  # the default source
+
+
+def test_domains_import_shows_twenty_examples_at_most(runner, tmp_path):
+    export = tmp_path / "hosts.txt"
+    export.write_text("".join(f"commune-{n:02}.fr\n" for n in range(25)), "utf-8")
+    output = tmp_path / "liste.txt"
+    result = runner.invoke(
+        args=["domains", "import", str(export), "--output", str(output), "--date", "2030"]
+    )
+    lines = result.output.splitlines()
+    assert len([line for line in lines if line.startswith("  + ")]) == 20
+    assert "  … et 5 autre(s)" in lines
+    assert len(domains_in(output)) == 25
+
+
+def test_domains_import_asks_for_the_date(runner, tmp_path):
+    export = tmp_path / "hosts.txt"
+    export.write_text("paris.fr\n", "utf-8")
+    output = tmp_path / "liste.txt"
+    args = ["domains", "import", str(export), "--output", str(output)]
+    asked = runner.invoke(args=args, input="03/04/2031\n")
+    assert asked.exit_code == 0, asked.output
+    assert "Date des données" in asked.output
+    assert "# Données : 03/04/2031\n" in output.read_text("utf-8")
+
+
+def test_domains_import_writes_the_shipped_list_by_default(runner, tmp_path, monkeypatch):
+    from registration import eligibility
+
+    monkeypatch.setattr(eligibility, "DATA_DIR", tmp_path)
+    export = tmp_path / "hosts.txt"
+    export.write_text("paris.fr\n", "utf-8")
+    result = runner.invoke(args=["domains", "import", str(export), "--date", "2030"])
+    assert result.exit_code == 0, result.output
+    assert domains_in(tmp_path / eligibility.LIST_FILE) == ["paris.fr"]
+
+
+def test_domains_import_never_overwrites_what_is_not_a_list(runner, tmp_path):
+    export = tmp_path / "hosts.txt"
+    export.write_text("paris.fr\n", "utf-8")
+    output = tmp_path / "notes.txt"
+    output.write_text("des notes, pas des domaines\n", "utf-8")
+    result = runner.invoke(
+        args=["domains", "import", str(export), "--output", str(output), "--date", "2030"]
+    )
+    assert result.exit_code != 0
+    assert "n’est pas une liste de domaines" in result.output
+    assert output.read_text("utf-8") == "des notes, pas des domaines\n"

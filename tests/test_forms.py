@@ -166,7 +166,7 @@ def test_idna_domains_are_normalised(form_app, event):
     [
         ("first_name", "", "Renseignez votre prénom."),
         ("first_name", "Ca\nmille", "Ce champ contient des caractères non autorisés."),
-        ("last_name", "x" * 101, "100 caractères au maximum."),
+        ("last_name", "x" * 61, "60 caractères au maximum."),
         ("email", "pas-une-adresse", "Saisissez une adresse e-mail valide"),
         ("accessibility_needs", "x" * 1001, "1000 caractères au maximum."),
         ("certify_agent", None, "Cochez cette case pour certifier être agent public."),

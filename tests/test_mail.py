@@ -180,8 +180,11 @@ def test_an_invite_for_an_event_without_an_end_lasts_two_hours(mail_app, smtp, p
         ("confirm_address", Status.PENDING, False),
         ("confirmed", Status.CONFIRMED, True),
         ("waitlisted", Status.WAITLISTED, False),
-        ("promoted", Status.CONFIRMED, True),
-        ("promoted", Status.PENDING, False),
+        ("promoted", Status.CONFIRMED, True),  # promotion always gives a seat now
+        ("review_received", Status.REVIEW, False),
+        ("review_accepted", Status.CONFIRMED, True),
+        ("review_accepted", Status.WAITLISTED, False),
+        ("review_refused", Status.REFUSED, False),
         ("cancelled", Status.CANCELLED, False),
         ("duplicate", Status.CONFIRMED, False),
         ("reminder", Status.CONFIRMED, True),

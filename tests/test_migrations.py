@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
@@ -18,6 +19,8 @@ from registration.extensions import db
 from registration.models import EventRecord, Registration, render_item
 
 BEFORE_ANSWERS = "6e52d0c21c7f"  # users and audit log: attendees.departments, events.capacity
+BEFORE_REVIEW = "a3c9e1f07b52"  # a pending registration held a seat; no `review` status
+REVIEW = "c7d21e4b9f30"  # only a confirmed address holds a seat; `review` and `refused`
 NOW = datetime(2023, 5, 20, 8, 0, tzinfo=UTC)
 
 
@@ -34,12 +37,12 @@ def current_revision(app: Flask) -> str | None:
         return MigrationContext.configure(connection).get_current_revision()
 
 
-@pytest.fixture
-def at_revision_before_answers(app: Flask) -> Iterator[Flask]:
-    """The app's fresh database, taken down to the schema before `answers`; back to head
-    afterwards whatever happens, since the PostgreSQL database serves the next tests."""
+@contextmanager
+def down_to(app: Flask, revision: str) -> Iterator[Flask]:
+    """The app's fresh database, taken down to `revision`; back to head afterwards whatever
+    happens, since the PostgreSQL database serves the next tests."""
     with app.app_context():
-        downgrade(revision=BEFORE_ANSWERS)
+        downgrade(revision=revision)
         db.engine.dispose()
     try:
         yield app
@@ -48,6 +51,20 @@ def at_revision_before_answers(app: Flask) -> Iterator[Flask]:
             db.session.remove()
             upgrade()
             db.engine.dispose()
+
+
+@pytest.fixture
+def at_revision_before_answers(app: Flask) -> Iterator[Flask]:
+    """The schema before `answers`."""
+    with down_to(app, BEFORE_ANSWERS) as at_revision:
+        yield at_revision
+
+
+@pytest.fixture
+def at_revision_before_review(app: Flask) -> Iterator[Flask]:
+    """The schema before the `review` status, when a pending registration held a seat."""
+    with down_to(app, BEFORE_REVIEW) as at_revision:
+        yield at_revision
 
 
 def execute(app: Flask, statement: str, **params: Any) -> None:
@@ -159,3 +176,98 @@ def test_answers_and_capacity_override_migrate_both_ways(at_revision_before_answ
     events = select_all(app, "SELECT slug, capacity FROM events ORDER BY id")
     # The admin's number comes back; the file's was never the database's to keep.
     assert [tuple(row) for row in events] == [("la-dinum-en-action", None), ("atelier", 50)]
+
+
+# --- c7d21e4b9f30: only a confirmed address holds a seat; `review` and `refused` ------------
+
+
+def insert_rows_before_review(app: Flask) -> None:
+    """What the service held under revision a3c9e1f07b52: an event whose two seats are held
+    by a pending registration and a confirmed one, their history, and a message."""
+    execute(
+        app,
+        "INSERT INTO events (id, slug, capacity_override, capacity_overridden, seats_taken,"
+        " is_open, public_notice, updated_at) VALUES (1, 'atelier', NULL, :no, 2, :yes, '',"
+        " :at)",
+        no=False,
+        yes=True,
+        at=NOW,
+    )
+    for attendee_id, status, confirmed_at in ((1, "pending", None), (2, "confirmed", NOW)):
+        execute(
+            app,
+            "INSERT INTO attendees (id, public_id, event_id, email, first_name, last_name,"
+            " employer, job_title, answers, accessibility_needs, status, email_confirmed_at,"
+            " created_at, updated_at) VALUES (:id, :public_id, 1, :email, 'Camille', 'Durand',"
+            " 'DINUM', 'Cheffe de projet', :answers, '', :status, :confirmed_at, :at, :at)",
+            id=attendee_id,
+            public_id=f"{attendee_id:032d}",
+            email=f"agent{attendee_id}@numerique.gouv.fr",
+            answers={},
+            status=status,
+            confirmed_at=confirmed_at,
+            at=NOW,
+        )
+        execute(
+            app,
+            "INSERT INTO attendee_status_changes (attendee_id, status, reason, at)"
+            " VALUES (:id, :status, 'inscription reçue', :at)",
+            id=attendee_id,
+            status=status,
+            at=NOW,
+        )
+    execute(
+        app,
+        "INSERT INTO outbox (attendee_id, kind, recipient, subject, body_text, body_html,"
+        " message_id, status, attempts, last_error, created_at, next_attempt_at) VALUES"
+        " (2, 'confirmed', 'agent2@numerique.gouv.fr', 'Inscription confirmée', 'Bonjour',"
+        " '', '<1@numerique.gouv.fr>', 'sent', 1, '', :at, :at)",
+        at=NOW,
+    )
+
+
+def seats_taken(app: Flask) -> int:
+    [(taken,)] = select_all(app, "SELECT seats_taken FROM events")
+    return int(taken)
+
+
+def assert_related_rows_survived(app: Flask) -> None:
+    """The SQLite batch copy of `attendees` must not cascade to the rows pointing at it."""
+    history = select_all(app, "SELECT attendee_id, status FROM attendee_status_changes")
+    assert sorted(tuple(row) for row in history) == [(1, "pending"), (2, "confirmed")]
+    assert [tuple(row) for row in select_all(app, "SELECT attendee_id FROM outbox")] == [(2,)]
+
+
+def set_status(app: Flask, table: str, status: str) -> None:
+    column = "id" if table == "attendees" else "attendee_id"
+    execute(app, f"UPDATE {table} SET status = :status WHERE {column} = 1", status=status)
+
+
+def test_seats_are_counted_again_when_only_confirmed_addresses_hold_one(
+    at_revision_before_review,
+):
+    app = at_revision_before_review
+    assert current_revision(app) == BEFORE_REVIEW
+    insert_rows_before_review(app)
+
+    with app.app_context():
+        upgrade(revision=REVIEW)
+        db.engine.dispose()
+    assert current_revision(app) == REVIEW
+    assert seats_taken(app) == 1  # the pending registration's seat is given back
+    assert_related_rows_survived(app)
+    for table in ("attendees", "attendee_status_changes"):
+        set_status(app, table, "review")  # the new CHECK accepts the new status...
+        with pytest.raises(sa.exc.IntegrityError):
+            set_status(app, table, "bogus")  # ...and still refuses anything else
+        set_status(app, table, "pending")
+
+    with app.app_context():
+        downgrade(revision=BEFORE_REVIEW)
+        db.engine.dispose()
+    assert current_revision(app) == BEFORE_REVIEW
+    assert seats_taken(app) == 2  # a pending registration held a seat then
+    assert_related_rows_survived(app)
+    for table in ("attendees", "attendee_status_changes"):
+        with pytest.raises(sa.exc.IntegrityError):
+            set_status(app, table, "review")  # the old CHECK is back

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy import Select, delete, select, update
 from sqlalchemy.orm import Session
@@ -11,9 +11,18 @@ from sqlalchemy.orm import Session
 from .. import accounts, clock, mail
 from ..content import Event
 from ..db import transaction
-from ..models import AuditEntry, OutboxMessage, OutboxStatus, Registration, Role, Status, User
+from ..models import (
+    AuditEntry,
+    EventDomain,
+    OutboxMessage,
+    OutboxStatus,
+    Registration,
+    Role,
+    Status,
+    User,
+)
 from ..registrations import seats
-from ..registrations.exceptions import CapacityTooLow
+from ..registrations.exceptions import CapacityTooLow, NotAwaitingReview
 from . import queries
 
 
@@ -38,6 +47,75 @@ def export(event: Event, actor: str, kind: str, filters: queries.Filters) -> Sel
     details = f"q={filters.search!r} statut={filters.status!r}"
     log_action(actor, f"export-{kind}", event.slug, details)
     return queries.export(event, filters)
+
+
+def _awaiting_review(session: Session, record_id: int, public_id: str) -> Registration:
+    registration = session.scalars(
+        select(Registration)
+        .where(
+            Registration.event_id == record_id,
+            Registration.public_id == public_id,
+            Registration.status == Status.REVIEW,
+            Registration.email_confirmed_at.is_not(None),
+        )
+        .execution_options(populate_existing=True)
+    ).first()
+    if registration is None:
+        raise NotAwaitingReview("Cette demande n’est plus à vérifier : elle a déjà été traitée.")
+    return registration
+
+
+def _decided(registration: Registration, actor: str, message: str, now: datetime) -> None:
+    registration.review_message = message.strip()
+    registration.reviewed_by = actor
+    registration.reviewed_at = now
+
+
+def accept_request(
+    event: Event, public_id: str, actor: str, message: str = "", accept_domain: bool = False
+) -> Registration:
+    """The organiser vouches for an agent the list does not know: a seat, or the waiting list.
+    `accept_domain` also accepts the later addresses of that domain for this event."""
+    with transaction() as session:
+        now = clock.now()
+        record = seats.lock_event(session, event)
+        registration = _awaiting_review(session, record.id, public_id)
+        _decided(registration, actor, message, now)
+        if seats.take_seat(session, event, record):
+            registration.move_to(Status.CONFIRMED, "demande acceptée par l’organisation", now)
+        else:
+            registration.move_to(
+                Status.WAITLISTED, "demande acceptée, événement complet : liste d’attente", now
+            )
+        mail.queue(session, "review_accepted", event, registration)
+        details = registration.email
+        if accept_domain:
+            domain = registration.email.rpartition("@")[2]
+            known = session.scalar(
+                select(EventDomain.id).where(
+                    EventDomain.event_id == record.id, EventDomain.domain == domain
+                )
+            )
+            if known is None:
+                session.add(
+                    EventDomain(event_id=record.id, domain=domain, added_by=actor, added_at=now)
+                )
+            details += f" ; domaine {domain} accepté pour l’événement"
+        audit(session, actor, "accept-request", event.slug, details)
+    return registration
+
+
+def refuse_request(event: Event, public_id: str, actor: str, message: str) -> Registration:
+    """The organiser refuses a verification request; the agent is told why."""
+    with transaction() as session:
+        now = clock.now()
+        record = seats.lock_event(session, event)
+        registration = _awaiting_review(session, record.id, public_id)
+        _decided(registration, actor, message, now)
+        registration.move_to(Status.REFUSED, "demande refusée par l’organisation", now)
+        mail.queue(session, "review_refused", event, registration)
+        audit(session, actor, "refuse-request", event.slug, registration.email)
+    return registration
 
 
 def create_account(email: str, password: str, role: Role, actor: str) -> User:
@@ -103,7 +181,7 @@ def change_capacity(event: Event, actor: str, capacity: int | None) -> None:
         if capacity is not None and capacity < record.seats_taken:
             raise CapacityTooLow(
                 f"Impossible de descendre à {capacity} places : {record.seats_taken} sont déjà "
-                "prises (inscriptions confirmées ou en attente de confirmation). Annulez des "
+                "prises (inscriptions confirmées). Annulez des "
                 "inscriptions d’abord, ou choisissez au moins ce nombre."
             )
         before = seats.capacity_in_force(event, record).places

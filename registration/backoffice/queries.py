@@ -194,6 +194,20 @@ def export(event: Event, filters: Filters) -> Select[Registration]:
     )
 
 
+def review_requests(event: Event) -> list[Registration]:
+    """Verification requests whose mailbox is proven, oldest first: « Demandes à vérifier »."""
+    return list(
+        db.session.scalars(
+            of_event(event)
+            .where(
+                Registration.status == Status.REVIEW,
+                Registration.email_confirmed_at.is_not(None),
+            )
+            .order_by(Registration.created_at, Registration.id)
+        )
+    )
+
+
 def failed_messages(limit: int = 200) -> list[OutboxMessage]:
     return list(
         db.session.scalars(

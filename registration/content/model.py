@@ -96,6 +96,7 @@ class Event(Page):
     extra_domains: tuple[str, ...]
     questions: tuple[Question, ...]
     mail_infos: tuple[InfoField, ...]  # practical information repeated in every e-mail
+    manual_verification: bool = True  # agents outside the list may ask an organiser
 
     @property
     def registration_url(self) -> str:

@@ -114,6 +114,13 @@ def site_config(path: Path) -> SiteConfig:
     )
 
 
+def _flag(path: Path, block: dict[str, Any], key: str, default: bool) -> bool:
+    value = block.get(key, default)
+    if not isinstance(value, bool):
+        raise ContentError(path, f"inscription.{key}", f"doit valoir true ou false, pas {value!r}")
+    return value
+
+
 def _published(path: Path, meta: dict[str, Any]) -> bool:
     value = meta.get("published", True)
     if not isinstance(value, bool):
@@ -233,6 +240,7 @@ def event(
             )
         ),
         questions=_questions(path, reg.get("questions")),
+        manual_verification=_flag(path, reg, "verification_manuelle", default=True),
         mail_infos=tuple(by_label[label] for label in mail_labels),
     )
 

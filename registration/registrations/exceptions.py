@@ -22,7 +22,13 @@ class DeadlinePassed(RegistrationError):
 
 
 class NotEligible(RegistrationError):
+    """The address is not on the public-sector list; maybe a typo (`suggestion`)."""
+
     field = "email"
+
+    def __init__(self, message: str, suggestion: str | None = None) -> None:
+        super().__init__(message)
+        self.suggestion = suggestion
 
 
 class InvalidLink(RegistrationError):
@@ -31,3 +37,7 @@ class InvalidLink(RegistrationError):
 
 class CapacityTooLow(RegistrationError):
     field = "capacity"
+
+
+class NotAwaitingReview(RegistrationError):
+    """A verification request was already decided, or its address is not yet confirmed."""

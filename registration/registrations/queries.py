@@ -3,12 +3,12 @@ never take the write lock."""
 
 from __future__ import annotations
 
-from sqlalchemy import case, func, select
+from sqlalchemy import func, select
 
 from .. import clock, links
 from ..content import Event
 from ..extensions import db
-from ..models import EventRecord, Registration, Status
+from ..models import EventDomain, EventRecord, Registration, Status
 from . import rules, seats
 from .exceptions import InvalidLink
 
@@ -25,32 +25,34 @@ def find_record(event: Event) -> EventRecord | None:
 def availability(event: Event) -> rules.Availability:
     """Open or closed, and the places a newcomer can still get, in one read.
 
-    Seats held by overdue registrations count as free, and the waiting list goes first:
-    what the next write would record anyway.
+    The waiting list goes first: its confirmed agents take any seat that frees up.
     """
     now = clock.now()
-    overdue_pending = func.coalesce(
-        func.sum(case((Registration.status == Status.PENDING, 1), else_=0)), 0
-    )
     waiting = select(func.count()).where(
         Registration.event_id == EventRecord.id,
         Registration.status == Status.WAITLISTED,
-        (Registration.expires_at.is_(None)) | (Registration.expires_at > now),
-    )
-    releasing = (
-        seats.overdue(EventRecord.id, now).with_only_columns(overdue_pending).scalar_subquery()
+        Registration.email_confirmed_at.is_not(None),
     )
     row = db.session.execute(
-        select(EventRecord, releasing, waiting.scalar_subquery()).where(
-            EventRecord.slug == event.slug
-        )
+        select(EventRecord, waiting.scalar_subquery()).where(EventRecord.slug == event.slug)
     ).first()
-    record, released, waitlisted = row if row is not None else (None, 0, 0)
-    taken = (record.seats_taken - released + waitlisted) if record is not None else 0
+    record, waitlisted = row if row is not None else (None, 0)
+    taken = (record.seats_taken + waitlisted) if record is not None else 0
     seats_left = seats.capacity_in_force(event, record).seats_left(taken)
     if record is None:
         return rules.availability(event, True, "", seats_left, now)
     return rules.availability(event, record.is_open, record.public_notice, seats_left, now)
+
+
+def accepted_domains(event: Event) -> list[str]:
+    """Domains an organiser accepted for this event, on top of the list."""
+    return list(
+        db.session.scalars(
+            select(EventDomain.domain)
+            .join(EventRecord, EventDomain.event_id == EventRecord.id)
+            .where(EventRecord.slug == event.slug)
+        )
+    )
 
 
 def registration_for_link(event: Event, token: str) -> Registration:

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
+from .. import eligibility
 from ..content import Event
 from ..dates import datetime_fr
-from ..eligibility import is_public_address
 from .exceptions import DeadlinePassed, NotEligible, RegistrationClosed, RegistrationError
 
 
@@ -20,12 +21,24 @@ def check_open(event: Event, is_open: bool, now: datetime) -> None:
         )
 
 
-def check_eligible(email: str, event: Event) -> None:
-    if not is_public_address(email, event.extra_domains):
-        raise NotEligible(
-            "Cette adresse n’est pas celle d’un service public. "
-            "Utilisez l’adresse e-mail professionnelle que vous donne votre administration.",
-        )
+def check_eligible(email: str, event: Event, accepted_domains: Iterable[str] = ()) -> None:
+    """The address is a public agent's: on the State's list, or accepted for this event."""
+    decision = eligibility.check(email, (*event.extra_domains, *accepted_domains))
+    if decision.accepted:
+        return
+    if decision.suggestion:
+        raise NotEligible(f"Vouliez-vous dire {decision.suggestion} ?", decision.suggestion)
+    raise NotEligible(
+        "Cette adresse n’est pas celle d’un service public connu de notre liste. "
+        "Utilisez l’adresse e-mail professionnelle que vous donne votre administration."
+    )
+
+
+def mailbox(email: str) -> str:
+    """One mailbox, one registration: prenom.nom+tag@x.fr is prenom.nom@x.fr."""
+    local, at, domain = email.strip().lower().rpartition("@")
+    base = local.split("+", 1)[0]
+    return f"{base}{at}{domain}" if base and at else email.strip().lower()
 
 
 @dataclass(frozen=True)

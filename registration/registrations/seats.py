@@ -2,6 +2,9 @@
 BEGIN IMMEDIATE on SQLite) and the counter only moves through a conditional UPDATE whose
 rowcount is checked. A unique constraint on (event, e-mail) stands behind both.
 
+Only a proven mailbox holds a seat: a registration takes its seat when its address is
+confirmed, so that invented addresses cannot empty an event.
+
 Every function here runs inside the caller's transaction.
 """
 
@@ -17,7 +20,7 @@ from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from .. import clock, mail
 from ..content import Event
-from ..models import EventRecord, Registration, Status
+from ..models import AWAITING_ADDRESS, EventRecord, Registration, Status
 
 
 @dataclass(frozen=True)
@@ -82,22 +85,21 @@ def free_seat(session: Session, record: EventRecord) -> None:
 
 
 def promote_waitlist(session: Session, event: Event, record: EventRecord, now: datetime) -> None:
-    """Move people up from the waiting list, first come first served, while seats are left."""
+    """Move people up from the waiting list while seats are left: first proven, first served."""
     while True:
         first = session.scalars(
             select(Registration)
-            .where(Registration.event_id == record.id, Registration.status == Status.WAITLISTED)
-            .order_by(Registration.created_at, Registration.id)
+            .where(
+                Registration.event_id == record.id,
+                Registration.status == Status.WAITLISTED,
+                Registration.email_confirmed_at.is_not(None),
+            )
+            .order_by(Registration.email_confirmed_at, Registration.created_at, Registration.id)
             .limit(1)
         ).first()
         if first is None or not take_seat(session, event, record):
             return
-        confirmed = first.email_confirmed_at is not None
-        first.move_to(
-            Status.CONFIRMED if confirmed else Status.PENDING,
-            "place libérée : sortie de la liste d’attente",
-            now,
-        )
+        first.move_to(Status.CONFIRMED, "place libérée : sortie de la liste d’attente", now)
         mail.queue(session, "promoted", event, first)
 
 
@@ -107,23 +109,21 @@ def overdue(
     """Unconfirmed registrations past their hold time."""
     return select(Registration).where(
         Registration.event_id == record_id,
-        Registration.status.in_((Status.PENDING, Status.WAITLISTED)),
+        Registration.status.in_(AWAITING_ADDRESS),
         Registration.email_confirmed_at.is_(None),
         Registration.expires_at <= now,
     )
 
 
 def settle(session: Session, event: Event, record: EventRecord, now: datetime) -> int:
-    """Expire what is overdue, then give free seats to the waiting list. Returns the expired.
+    """Expire what is overdue (it held no seat), then give free seats to the waiting list.
+    Returns how many expired.
 
     Seats also free up when the content file raises its number of places: this moves the
     waiting list up then too, before any newcomer takes a seat.
     """
     expired = session.scalars(overdue(record.id, now)).all()
     for registration in expired:
-        held_seat = registration.status == Status.PENDING
         registration.move_to(Status.EXPIRED, "adresse non confirmée dans le délai", now)
-        if held_seat:
-            free_seat(session, record)
     promote_waitlist(session, event, record, now)
     return len(expired)

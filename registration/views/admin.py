@@ -9,8 +9,9 @@ from sqlalchemy import select
 
 from .. import accounts
 from ..backoffice import api, queries
+from ..backoffice.forms import AccountForm, CapacityForm, NoticeForm
 from ..extensions import db, login_manager
-from ..forms import AccountForm, CapacityForm, NoticeForm, add_error
+from ..forms import add_error
 from ..models import AuditEntry, Role
 from ..registrations.exceptions import CapacityTooLow
 from . import load_event_from_slug, staff_event

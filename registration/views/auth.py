@@ -18,8 +18,8 @@ from flask.typing import ResponseReturnValue
 from flask_login import login_user, logout_user
 
 from .. import accounts
+from ..backoffice.forms import SignInForm
 from ..extensions import db, limiter, login_manager
-from ..forms import SignInForm
 from ..models import User
 
 bp = Blueprint("auth", __name__)

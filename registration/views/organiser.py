@@ -22,10 +22,12 @@ from flask_login import current_user
 
 from .. import clock, exports
 from ..backoffice import api, queries
+from ..backoffice.forms import ReviewForm
 from ..content import Event
 from ..dates import PARIS
 from ..extensions import db, login_manager
-from ..models import STATUS_LABELS
+from ..models import STATUS_LABELS, Status
+from ..registrations.exceptions import NotAwaitingReview
 from . import load_event_from_slug, site, staff_event
 
 bp = Blueprint("organiser", __name__, url_prefix="/organisation")
@@ -118,6 +120,41 @@ def export_xlsx() -> ResponseReturnValue:
 def sign_in_sheet() -> ResponseReturnValue:
     attendees = api.sign_in_sheet(g.event, current_user.email)
     return render_template("organiser/sign_in_sheet.html", event=g.event, attendees=attendees)
+
+
+@bp.get("/<slug>/demandes")
+def review_requests() -> ResponseReturnValue:
+    return render_template(
+        "organiser/review_requests.html",
+        event=g.event,
+        requests=queries.review_requests(g.event),
+        form=ReviewForm(),
+    )
+
+
+@bp.post("/<slug>/demandes/<public_id>")
+def decide(public_id: str) -> ResponseReturnValue:
+    form = ReviewForm()
+    if not form.validate_on_submit():
+        problem = next((f"{f.label.text} : {f.errors[0]}" for f in form if f.errors), "")
+        flash(problem or "La décision n’a pas pu être enregistrée. Réessayez.", "error")
+    elif form.accept.data or form.refuse.data:
+        message = form.message.data or ""
+        try:
+            if form.accept.data:
+                decided = api.accept_request(
+                    g.event, public_id, current_user.email, message, bool(form.accept_domain.data)
+                )
+            else:
+                decided = api.refuse_request(g.event, public_id, current_user.email, message)
+        except NotAwaitingReview as error:
+            flash(error.message, "error")
+        else:
+            verdict = "refusée" if decided.status == Status.REFUSED else "acceptée"
+            flash(
+                f"Demande de {decided.full_name} {verdict} ; un e-mail le lui annonce.", "success"
+            )
+    return redirect(url_for(".review_requests"))
 
 
 @bp.get("/courriels")

@@ -79,22 +79,32 @@ def _registration_limit() -> str:
 def register() -> ResponseReturnValue:
     form = registration_form(g.event)
     refused = ""  # why the service refused a valid form: closed, deadline passed
-    not_eligible = False
-    if form.validate_on_submit():
+    not_eligible: NotEligible | None = None
+    # « Demander une vérification » only brings up the justification field.
+    asking = g.event.manual_verification and "demander_verification" in request.form
+    if form.validate_on_submit() and not asking:
         if form.website.data:
             # A bot filled the hidden field: answer as for a person, keep nothing.
             return redirect(url_for(".registered"))
         try:
             outcome = api.register(g.event, form.registrant())
-        except RegistrationError as error:
-            if error.field:
-                add_error(form[error.field], error.message)
-                not_eligible = isinstance(error, NotEligible)
+        except NotEligible as error:
+            if form.ask_review.data and not form.justification.data:
+                add_error(form.justification, "Expliquez en quelques mots qui vous emploie.")
             else:
-                refused = error.message
+                add_error(form.email, error.message)
+                not_eligible = error
+        except RegistrationError as error:
+            refused = error.message
         else:
             session["registered_email"] = form.email.data
-            return redirect(url_for(".registered", attente="1" if outcome.waitlisted else None))
+            return redirect(
+                url_for(
+                    ".registered",
+                    complet="1" if outcome.full and not outcome.review else None,
+                    verification="1" if outcome.review else None,
+                )
+            )
     return render_template(
         "public/register.html",
         event=g.event,
@@ -111,7 +121,8 @@ def registered() -> ResponseReturnValue:
     return render_template(
         "public/registered.html",
         event=g.event,
-        waitlisted=request.args.get("attente") == "1",
+        full=request.args.get("complet") == "1",
+        review=request.args.get("verification") == "1",
         email=session.get("registered_email"),
     )
 

@@ -147,7 +147,8 @@ def test_closing_while_a_submission_is_in_flight_refuses_it(app, event, monkeypa
 def test_lowering_places_below_the_seats_taken_is_refused(app, event):
     make_record(app, event, capacity=5)
     for _ in range(3):
-        make_registration(app, event, Status.PENDING)
+        make_registration(app, event, Status.CONFIRMED)
+    make_registration(app, event, Status.PENDING)  # holds no seat: not counted
     with app.app_context(), pytest.raises(CapacityTooLow) as refused:
         api.change_capacity(event, ADMIN, 2)
     assert refused.value.field == "capacity"
@@ -157,6 +158,15 @@ def test_lowering_places_below_the_seats_taken_is_refused(app, event):
     record = record_of(app, event)
     assert record.capacity_override == 5 and record.seats_taken == 3
     assert audit_log(app) == []
+
+
+def test_the_refusal_counts_as_taken_only_the_seats_of_confirmed_addresses(app, event):
+    """A pending registration holds no seat any more: the message must not say it does."""
+    make_record(app, event, capacity=5)
+    make_registration(app, event, Status.CONFIRMED)
+    with app.app_context(), pytest.raises(CapacityTooLow) as refused:
+        api.change_capacity(event, ADMIN, 0)
+    assert "en attente de confirmation" not in refused.value.message
 
 
 def test_lowering_places_to_exactly_the_seats_taken_is_accepted(app, event):
@@ -187,15 +197,20 @@ def test_an_empty_number_lifts_the_limit_and_moves_everyone_up(app, event):
         api.change_capacity(event, ADMIN, None)
     record = record_of(app, event)
     assert record.capacity_overridden is True and record.capacity_override is None
-    assert statuses(app) == [Status.CONFIRMED, Status.PENDING, Status.PENDING]
+    assert statuses(app) == [Status.CONFIRMED, Status.CONFIRMED, Status.CONFIRMED]
     assert record.seats_taken == 3
+    assert all(m.ics for m in outbox(app, "promoted")) and len(outbox(app, "promoted")) == 2
     assert audit_log(app) == [(ADMIN, "capacity", event.slug, "1 → illimitées")]
 
 
 def test_raising_places_moves_people_up_from_the_waiting_list_in_order(app, event):
     make_record(app, event, capacity=1)
     start = app.config["FROZEN_NOW"]
-    make_registration(app, event, Status.PENDING, created_at=start)
+    make_registration(app, event, Status.CONFIRMED, created_at=start)
+    # an older unconfirmed row (from before seats waited for the address) is passed over
+    legacy = make_registration(
+        app, event, Status.WAITLISTED, confirmed=False, created_at=start - timedelta(hours=1)
+    )
     # the later one comes first in the table: order is by registration time, not by id
     later = make_registration(
         app, event, Status.WAITLISTED, email="b@numerique.gouv.fr", created_at=start
@@ -206,13 +221,13 @@ def test_raising_places_moves_people_up_from_the_waiting_list_in_order(app, even
         Status.WAITLISTED,
         email="a@numerique.gouv.fr",
         created_at=start - timedelta(minutes=5),
-        confirmed=True,
     )
     with app.app_context():
         api.change_capacity(event, ADMIN, 2)
     by_id = {r.id: r for r in registrations(app)}
-    assert by_id[earlier.id].status == Status.CONFIRMED  # its address was confirmed already
+    assert by_id[earlier.id].status == Status.CONFIRMED
     assert by_id[later.id].status == Status.WAITLISTED
+    assert by_id[legacy.id].status == Status.WAITLISTED
     assert [m.recipient for m in outbox(app, "promoted")] == ["a@numerique.gouv.fr"]
     record = record_of(app, event)
     assert record.capacity_override == 2 and record.seats_taken == 2
@@ -262,7 +277,7 @@ def test_using_the_file_moves_the_waiting_list_up(app, plain_event):
     make_registration(app, plain_event, Status.WAITLISTED, email="w@numerique.gouv.fr")
     with app.app_context():
         api.use_file_capacity(plain_event, ADMIN)
-    assert statuses(app) == [Status.CONFIRMED, Status.PENDING]
+    assert statuses(app) == [Status.CONFIRMED, Status.CONFIRMED]
     assert [m.recipient for m in outbox(app, "promoted")] == ["w@numerique.gouv.fr"]
     assert record_of(app, plain_event).seats_taken == 2
     assert audit_log(app)[-1][3] == "1 → illimitées (valeur du fichier)"

@@ -17,7 +17,7 @@ from flask import Flask
 from playwright.sync_api import Browser, Page, sync_playwright
 from werkzeug.serving import make_server
 
-from registration import create_app
+from registration import create_app, mail
 from registration.extensions import db
 
 from ..conftest import base_config, sqlite_url, unavailable
@@ -37,7 +37,12 @@ def browser() -> Iterator[Browser]:
 
 
 class LiveServer:
-    """The app served by werkzeug on a free loopback port, in a daemon thread."""
+    """The app served by werkzeug on a free loopback port, in a daemon thread, with the
+    outbox delivered every tenth of a second, as `flask outbox deliver` does in production.
+
+    Werkzeug skips a response's close() when the browser resets the connection after a
+    redirect, and with it the delivery queued for after the response: the outbox catches up.
+    """
 
     def __init__(self, app: Flask) -> None:
         self.app = app
@@ -45,8 +50,19 @@ class LiveServer:
         self.url = f"http://127.0.0.1:{self.server.server_port}"
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self.thread.start()
+        self.stopping = threading.Event()
+        self.outbox = threading.Thread(target=self.deliver_outbox, daemon=True)
+        self.outbox.start()
+
+    def deliver_outbox(self) -> None:
+        while not self.stopping.wait(0.1):
+            with self.app.app_context():
+                mail.deliver()
+                db.session.remove()
 
     def stop(self) -> None:
+        self.stopping.set()
+        self.outbox.join(timeout=5)
         self.server.shutdown()
         self.thread.join(timeout=5)
         self.server.server_close()

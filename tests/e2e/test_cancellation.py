@@ -22,18 +22,18 @@ def test_cancel_from_the_email_link_moves_the_first_waiting_person_up(
     camille = make_registration(
         server.app, event, Status.PENDING, email="camille.durand@numerique.gouv.fr"
     )
-    make_registration(
-        server.app, event, Status.WAITLISTED, email="bao@numerique.gouv.fr", confirmed=True
-    )
     with server.app.app_context():
         confirm_path = f"{event.registration_url}/confirmer/{links.confirm_token(camille)}"
 
-    # Camille confirms her address: the service e-mails her the link to her registration.
+    # Camille confirms her address, which takes the only seat; the service e-mails her the
+    # link to her registration.
     page.goto(server.url + confirm_path)
     page.get_by_role("button", name="Confirmer mon inscription").click()
     expect(page.locator("#statut-inscription")).to_contain_text("Confirmée")
     [confirmed] = wait_for(lambda: smtp.of_kind("Inscription confirmée"), "confirmation e-mail")
     assert confirmed["To"] == "camille.durand@numerique.gouv.fr"
+    # Bao came after, and confirmed too: on the waiting list.
+    make_registration(server.app, event, Status.WAITLISTED, email="bao@numerique.gouv.fr")
 
     # The person opens the link from their mailbox in the browser.
     page.goto(link_in(confirmed, "/mon-inscription/"))

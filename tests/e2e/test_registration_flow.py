@@ -67,7 +67,14 @@ def test_a_full_event_says_so_before_and_after(live_server, page, tmp_path, even
     check_accessibility(page, tmp_path, "formulaire-complet")
     fill_valid(page)
     page.get_by_role("button", name="Rejoindre la liste d’attente").click()
-    expect(page.locator("#resultat-liste-attente")).to_be_visible()
+    expect(page.locator("#resultat-liste-attente")).to_contain_text("L’événement est complet")
     check_accessibility(page, tmp_path, "inscription-liste-attente")
+    [registration] = registrations(live_server.app)
+    assert registration.status == Status.PENDING  # on the list once the address is proven
+
+    [message] = outbox(live_server.app, "confirm_address")
+    page.goto(live_server.url + link_from(message, "/confirmer/"))
+    page.get_by_role("button", name="Confirmer mon inscription").click()
+    expect(page.locator("#statut-inscription")).to_contain_text("Liste d’attente")
     [registration] = registrations(live_server.app)
     assert registration.status == Status.WAITLISTED

@@ -80,7 +80,8 @@ def plain_event_open() -> str:
 
 def test_availability_counts_the_seats_taken(app, event):
     make_registration(app, event, Status.CONFIRMED)
-    make_registration(app, event, Status.PENDING)
+    make_registration(app, event, Status.CONFIRMED)
+    make_registration(app, event, Status.PENDING)  # no seat until the address is confirmed
     make_registration(app, event, Status.CANCELLED)
     state = availability(app, event)
     assert (state.is_open, state.message, state.seats_left) == (True, OPEN_UNTIL, 98)
@@ -108,11 +109,11 @@ def test_availability_says_closed_after_the_deadline(app, event):
     assert state.message == "Les inscriptions sont closes depuis le lundi 12 juin 2023 à 18h00"
 
 
-def test_overdue_pending_seats_count_as_free_without_writing(app, event):
+def test_pending_registrations_hold_no_seat_before_or_after_their_expiry(app, event):
     make_record(app, event, capacity=2)
     make_registration(app, event, Status.CONFIRMED)
     make_registration(app, event, Status.PENDING)  # will be overdue
-    assert availability(app, event).full
+    assert availability(app, event).seats_left == 1
     set_now(app, AFTER_HOLD)
     before = snapshot(app, event)
     with statements(app) as sent:
@@ -121,19 +122,22 @@ def test_overdue_pending_seats_count_as_free_without_writing(app, event):
     assert_read_only(sent)
     assert snapshot(app, event) == before
     assert [r.status for r in registrations(app)] == [Status.CONFIRMED, Status.PENDING]
-    assert record_of(app, event).seats_taken == 2
-    # ...and it is what the next write records.
+    assert record_of(app, event).seats_taken == 1
+    # ...and the next write, which records the expiry, frees nothing either.
     with app.app_context():
-        api.expire_overdue(event)
+        assert api.expire_overdue(event) == 1
     assert availability(app, event).seats_left == 1
+    assert record_of(app, event).seats_taken == 1
 
 
 def test_the_waiting_list_goes_first_without_writing(app, event):
-    make_record(app, event, capacity=2)
+    make_record(app, event, capacity=1)
     make_registration(app, event, Status.CONFIRMED)
     make_registration(app, event, Status.PENDING)  # will be overdue
-    make_registration(app, event, Status.WAITLISTED, confirmed=True)  # stays on the list
-    make_registration(app, event, Status.WAITLISTED)  # will be overdue: not waiting anymore
+    make_registration(app, event, Status.WAITLISTED)  # confirmed: stays on the list
+    # a row from before seats waited for the address: will be overdue, not waiting anymore
+    make_registration(app, event, Status.WAITLISTED, confirmed=False)
+    make_record(app, event, capacity=2)  # a place more, not given yet
     set_now(app, AFTER_HOLD)
     before = snapshot(app, event)
     with statements(app) as sent:
@@ -142,7 +146,7 @@ def test_the_waiting_list_goes_first_without_writing(app, event):
     assert_read_only(sent)
     assert snapshot(app, event) == before
     assert len(registrations(app)) == 4
-    assert record_of(app, event).seats_taken == 2
+    assert record_of(app, event).seats_taken == 1
     # ...and it is what the next write records.
     with app.app_context():
         assert api.expire_overdue(event) == 2
@@ -156,10 +160,13 @@ def test_the_waiting_list_goes_first_without_writing(app, event):
 
 
 def test_a_fresh_waiting_list_counts_while_seats_are_free(app, event):
-    """Seats freed (an admin raised the number) go to the list first, even before the write."""
+    """Seats freed (the number was raised) go to the list first, even before the write;
+    only confirmed addresses are on the list."""
     make_record(app, event, capacity=1)
     make_registration(app, event, Status.CONFIRMED)
     make_registration(app, event, Status.WAITLISTED)
+    make_registration(app, event, Status.WAITLISTED, confirmed=False)  # not counted
+    make_registration(app, event, Status.PENDING)  # not counted
     make_record(app, event, capacity=3)
     assert availability(app, event).seats_left == 1
 
@@ -210,6 +217,21 @@ def test_registration_for_link_is_read_only_and_an_overdue_one_reads_expired(app
         assert found.status_at(app.config["FROZEN_NOW"]) == Status.EXPIRED
     assert_read_only(sent)
     assert snapshot(app, event) == before
+
+
+def test_an_overdue_legacy_waiting_row_reads_expired_as_the_next_write_records_it(app, event):
+    """A waiting-list row from before seats waited for the address, never confirmed:
+    seats.overdue expires it, so the management page must already say so."""
+    made = make_registration(app, event, Status.WAITLISTED, confirmed=False)
+    token = manage_token(app, made)
+    set_now(app, AFTER_HOLD)
+    with app.app_context():
+        found = queries.registration_for_link(event, token)
+        shown = found.status_at(app.config["FROZEN_NOW"])
+    with app.app_context():
+        assert api.expire_overdue(event) == 1
+    assert registrations(app)[0].status == Status.EXPIRED
+    assert shown == Status.EXPIRED
 
 
 def test_registration_for_link_of_another_event_is_an_invalid_link(app, event, plain_event):

@@ -70,7 +70,7 @@ def test_other_addresses_are_refused_next_to_the_email_field(event, email):
     with pytest.raises(NotEligible) as refused:
         rules.check_eligible(email, event)
     assert refused.value.field == "email"
-    assert refused.value.message.startswith("Cette adresse n’est pas celle d’un service public.")
+    assert refused.value.message.startswith("Cette adresse n’est pas celle d’un service public")
     assert "adresse e-mail professionnelle" in refused.value.message
 
 
@@ -115,3 +115,40 @@ def test_after_the_deadline_availability_says_since_when(event):
     assert not state.is_open
     assert state.message == CLOSED_SINCE
     assert state.seats_left == 40
+
+
+# --- mailbox --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("email", "mailbox"),
+    [
+        ("prenom.nom@numerique.gouv.fr", "prenom.nom@numerique.gouv.fr"),
+        ("prenom.nom+a@numerique.gouv.fr", "prenom.nom@numerique.gouv.fr"),
+        ("prenom.nom+b@numerique.gouv.fr", "prenom.nom@numerique.gouv.fr"),
+        ("prenom.nom+@numerique.gouv.fr", "prenom.nom@numerique.gouv.fr"),
+        ("prenom.nom+a+b@numerique.gouv.fr", "prenom.nom@numerique.gouv.fr"),
+        ("  Prenom.Nom+Tag@Numerique.Gouv.FR ", "prenom.nom@numerique.gouv.fr"),
+        ("a@b@numerique.gouv.fr", "a@b@numerique.gouv.fr"),  # only the last @ splits
+    ],
+)
+def test_mailbox_drops_the_plus_tag_and_the_case(email, mailbox):
+    assert rules.mailbox(email) == mailbox
+
+
+@pytest.mark.parametrize(
+    ("email", "mailbox"),
+    [
+        ("+tag@numerique.gouv.fr", "+tag@numerique.gouv.fr"),  # nothing before the tag
+        ("pas-une-adresse", "pas-une-adresse"),
+        ("Prenom+Nom", "prenom+nom"),  # no @: no tag to drop
+        ("", ""),
+    ],
+)
+def test_mailbox_leaves_what_has_no_tag_to_drop(email, mailbox):
+    assert rules.mailbox(email) == mailbox
+
+
+def test_mailbox_is_idempotent():
+    once = rules.mailbox("Prenom.Nom+a@numerique.gouv.fr")
+    assert rules.mailbox(once) == once

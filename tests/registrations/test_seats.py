@@ -8,7 +8,7 @@ from datetime import timedelta
 import sqlalchemy as sa
 from flask import Flask
 
-from registration import clock
+from registration import clock, links
 from registration.db import transaction
 from registration.extensions import db
 from registration.models import EventRecord, Status
@@ -191,12 +191,22 @@ def test_editing_the_file_places_is_ignored_once_an_admin_set_a_number(app, even
     assert take_seat(app, lowered) is True
 
 
+def confirm(app: Flask, event, email: str) -> Status:
+    [registration] = [r for r in registrations(app) if r.email == email]
+    with app.app_context():
+        return api.confirm(event, links.confirm_token(registration)).status
+
+
 def test_registering_follows_the_edited_file(app, event):
     smaller = dataclasses.replace(event, capacity=1)
     with app.app_context():
-        assert api.register(smaller, registrant("a@numerique.gouv.fr")).waitlisted is False
-        assert api.register(smaller, registrant("b@numerique.gouv.fr")).waitlisted is True
-        assert api.register(event, registrant("c@numerique.gouv.fr")).waitlisted is False
+        assert api.register(smaller, registrant("a@numerique.gouv.fr")).full is False
+    assert confirm(app, smaller, "a@numerique.gouv.fr") == Status.CONFIRMED
+    with app.app_context():
+        assert api.register(smaller, registrant("b@numerique.gouv.fr")).full is True
+        assert api.register(event, registrant("c@numerique.gouv.fr")).full is False
+    assert confirm(app, smaller, "b@numerique.gouv.fr") == Status.WAITLISTED
+    assert confirm(app, event, "c@numerique.gouv.fr") == Status.CONFIRMED
 
 
 # --- settle ---------------------------------------------------------------------------------
@@ -222,12 +232,14 @@ def test_the_waiting_list_goes_before_a_newcomer_when_the_file_raised_the_places
     two_places = dataclasses.replace(event, capacity=2)
     with app.app_context():
         outcome = api.register(two_places, registrant("newcomer@numerique.gouv.fr"))
-    assert outcome.waitlisted is True
+    assert outcome.full is True
     statuses = {r.email: r.status for r in registrations(app)}
-    assert statuses[waiting.email] == Status.PENDING  # never confirmed: holds the seat pending
-    assert statuses["newcomer@numerique.gouv.fr"] == Status.WAITLISTED
+    assert statuses[waiting.email] == Status.CONFIRMED
+    assert statuses["newcomer@numerique.gouv.fr"] == Status.PENDING
     assert record_of(app, event).seats_taken == 2
     assert [m.recipient for m in outbox(app, "promoted")] == [waiting.email]
+    assert confirm(app, two_places, "newcomer@numerique.gouv.fr") == Status.WAITLISTED
+    assert record_of(app, event).seats_taken == 2
 
 
 def test_settle_expires_overdue_registrations_and_promotes_in_order(app, event):

@@ -133,7 +133,8 @@ def test_the_use_file_button_is_refused_below_the_seats_taken(app, admin_client,
 def test_lowering_places_below_seats_taken_is_refused(app, admin_client, event):
     make_record(app, event, capacity=5)
     for _ in range(3):
-        make_registration(app, event, Status.PENDING)
+        make_registration(app, event, Status.CONFIRMED)
+    make_registration(app, event, Status.PENDING)  # holds no seat
     response = admin_client.post(f"{BASE}/places", data={"capacity": "2"})
     text = response.get_data(as_text=True)
     assert response.status_code == 200
@@ -145,7 +146,7 @@ def test_lowering_places_below_seats_taken_is_refused(app, admin_client, event):
 def test_raising_places_moves_people_up_from_the_waiting_list(app, admin_client, event):
     make_record(app, event, capacity=1)
     start = app.config["FROZEN_NOW"]
-    make_registration(app, event, Status.PENDING, email="a0@numerique.gouv.fr", created_at=start)
+    make_registration(app, event, Status.CONFIRMED, email="a0@numerique.gouv.fr", created_at=start)
     for i in (1, 2):
         make_registration(
             app,
@@ -157,8 +158,8 @@ def test_raising_places_moves_people_up_from_the_waiting_list(app, admin_client,
     response = admin_client.post(f"{BASE}/places", data={"capacity": "2"})
     assert response.status_code == 302
     assert [a.status for a in registrations(app)] == [
-        Status.PENDING,
-        Status.PENDING,
+        Status.CONFIRMED,
+        Status.CONFIRMED,
         Status.WAITLISTED,
     ]
     assert [m.recipient for m in outbox(app, "promoted")] == ["a1@numerique.gouv.fr"]

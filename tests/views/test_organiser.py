@@ -83,8 +83,10 @@ def test_dashboard_counts_places_time_left_and_breakdowns(registered, organiser_
         "Liste d’attente": "0",
         "Annulée": "0",
         "Expirée": "0",
+        "À vérifier": "0",
+        "Refusée": "0",
     }
-    assert "7 places restantes sur 10" in text
+    assert "9 places restantes sur 10" in text  # the pending addresses hold no seat
     assert "Temps restant avant la date limite : 23 jours et 8 heures" in text
     assert '<svg role="img"' in text and "2023-05-20 : 3" in text  # chart with its text
     assert table(text, "par-administration") == {"DINUM": "1", "Intérieur": "1", "@SUM(A1:A9)": "1"}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import secrets
+import shutil
 
 import pytest
 import redis
@@ -13,7 +14,7 @@ from registration import links
 from registration.extensions import db, limiter
 from registration.models import EventRecord, Status
 
-from ..conftest import REDIS_URL, unavailable
+from ..conftest import CONTENT, REDIS_URL, unavailable
 from ..factories import (
     form_data,
     link_from,
@@ -122,13 +123,16 @@ def test_event_page_shows_the_organisers_notice_when_closed(app, client, event):
     assert "Salle comble, merci de votre intérêt." in text
 
 
-def test_event_page_counts_overdue_seats_as_free_without_writing(app, client, event):
-    make_record(app, event, capacity=1)
+def test_event_page_counts_no_seat_for_unconfirmed_addresses_without_writing(app, client, event):
+    make_record(app, event, capacity=2)
+    make_registration(app, event, Status.CONFIRMED)
     make_registration(app, event, Status.PENDING)
-    assert "Complet" in text_of(client.get(event.url))
-    set_now(app, "2023-05-21T10:00:01+02:00")
     assert "1 place restante." in text_of(client.get(event.url))
-    assert registrations(app)[0].status == Status.PENDING  # nothing written
+    set_now(app, "2023-05-21T10:00:01+02:00")  # overdue now: still no seat, nothing written
+    assert "1 place restante." in text_of(client.get(event.url))
+    assert registrations(app)[1].status == Status.PENDING
+    make_registration(app, event, Status.CONFIRMED)
+    assert "Complet" in text_of(client.get(event.url))
 
 
 def test_a_page_view_creates_no_event_row(app, client, event):
@@ -250,8 +254,7 @@ def test_a_registration_is_pending_until_the_address_is_confirmed(app, client, e
         data=form_data(q_sujets=["Gouvernance", "Communauté"], q_regime="Sans gluten"),
     )
     assert response.status_code == 302
-    assert response.headers["Location"].startswith(f"/agenda/{event.slug}/inscription/envoyee")
-    assert "attente" not in response.headers["Location"]
+    assert response.headers["Location"] == f"/agenda/{event.slug}/inscription/envoyee"
     page = text_of(client.get(response.headers["Location"]))
     assert "Demande d’inscription reçue" in page
     assert "camille.durand@numerique.gouv.fr" in page
@@ -263,7 +266,7 @@ def test_a_registration_is_pending_until_the_address_is_confirmed(app, client, e
         "sujets": ["Gouvernance", "Communauté"],
         "regime": "Sans gluten",
     }
-    assert record_of(app, event).seats_taken == 1
+    assert record_of(app, event).seats_taken == 0  # no seat until the address is confirmed
 
     [message] = outbox(app, "confirm_address")
     assert message.recipient == registration.email
@@ -274,6 +277,7 @@ def test_a_registration_is_pending_until_the_address_is_confirmed(app, client, e
     assert manage.status_code == 302 and "/mon-inscription/" in manage.headers["Location"]
     [registration] = registrations(app)
     assert registration.status == Status.CONFIRMED and registration.email_confirmed_at is not None
+    assert record_of(app, event).seats_taken == 1
     assert len(outbox(app, "confirmed")) == 1
     assert "Confirmée" in text_of(client.get(manage.headers["Location"]))
 
@@ -313,7 +317,7 @@ def test_idna_domains_are_normalised_before_they_are_stored(app, client, event):
         ("last_name", "Du\rrand", "caractères non autorisés"),
         ("last_name", "Du\u2028rand", "caractères non autorisés"),
         ("employer", "DI\x00NUM", "caractères non autorisés"),
-        ("last_name", "x" * 101, "100 caractères au maximum"),
+        ("last_name", "x" * 61, "60 caractères au maximum"),
         ("email", "pas-une-adresse", "Saisissez une adresse e-mail valide"),
         ("email", "", "Renseignez votre adresse e-mail professionnelle."),
         ("employer", "", "Renseignez votre administration."),
@@ -370,19 +374,44 @@ def test_a_question_error_shows_under_its_fieldset(app, client, event, field, va
     assert registrations(app) == []
 
 
-def test_a_private_address_gets_an_explanation_and_a_contact(app, client, event):
+def test_a_private_address_gets_an_explanation_and_a_way_to_ask(app, client, event):
     response = client.post(register_url(event), data=form_data(email="camille@gmail.com"))
     assert response.status_code == 200
     text = text_of(response)
     assert "Cet événement est réservé aux agents publics" in text
-    assert event.contact == "contact@example.gouv.fr"  # the site's, from _config.yml
-    assert 'href="mailto:contact@example.gouv.fr"' in text
+    assert 'name="demander_verification"' in text  # manual verification, on by default
     assert 'value="camille@gmail.com"' in text
     assert '<p class="fr-error-text" id="email-erreur">Cette adresse n’est pas celle' in text
     assert registrations(app) == []
 
 
-def test_an_events_own_contact_is_given(app, client, plain_event):
+@pytest.fixture
+def without_manual_verification(make_app, tmp_path):
+    """The fixture content, with `inscription.verification_manuelle: false` in both events."""
+    content = tmp_path / "content"
+    shutil.copytree(CONTENT, content)
+    for path in (content / "agenda").glob("*.md"):
+        text = path.read_text(encoding="utf-8")
+        path.write_text(
+            text.replace("\ninscription:\n", "\ninscription:\n  verification_manuelle: false\n", 1),
+            encoding="utf-8",
+        )
+    return make_app(CONTENT_DIR=str(content))
+
+
+def test_without_manual_verification_the_site_contact_is_given(without_manual_verification, event):
+    client = without_manual_verification.test_client()
+    response = client.post(register_url(event), data=form_data(email="camille@gmail.com"))
+    text = text_of(response)
+    assert "Cet événement est réservé aux agents publics" in text
+    assert event.contact == "contact@example.gouv.fr"  # the site's, from _config.yml
+    assert 'href="mailto:contact@example.gouv.fr"' in text
+    assert "demander_verification" not in text
+    assert registrations(without_manual_verification) == []
+
+
+def test_an_events_own_contact_is_given(without_manual_verification, plain_event):
+    client = without_manual_verification.test_client()
     response = client.post(register_url(plain_event), data=form_data(email="camille@gmail.com"))
     assert 'href="mailto:achats@example.gouv.fr"' in text_of(response)
 
@@ -469,31 +498,71 @@ def test_registering_twice_creates_nothing_and_answers_the_same(app, client, eve
     assert first.status_code == second.status_code == 302
     assert first.headers["Location"] == second.headers["Location"]
     assert [r.first_name for r in registrations(app)] == ["Camille"]
-    assert record_of(app, event).seats_taken == 1
+    assert record_of(app, event).seats_taken == 0
     [reminder] = outbox(app, "duplicate")
     assert reminder.recipient == "camille.durand@numerique.gouv.fr"
     assert "déjà inscrit" in reminder.body_text
 
 
+def register_and_confirm(app, client, event, email: str) -> str:
+    """Post the form, then follow the confirmation link: the management page's path."""
+    client.post(register_url(event), data=form_data(email=email))
+    [message] = [m for m in outbox(app, "confirm_address") if m.recipient == email]
+    response = client.post(link_from(message, "/confirmer/"))
+    assert response.status_code == 302
+    return response.headers["Location"]
+
+
 def test_a_full_event_puts_newcomers_on_the_waiting_list(app, client, event):
     make_record(app, event, capacity=1)
-    client.post(register_url(event), data=form_data())
+    register_and_confirm(app, client, event, "camille.durand@numerique.gouv.fr")
     form_page = text_of(client.get(register_url(event)))
     assert "Événement complet" in form_page and "Rejoindre la liste d’attente" in form_page
     response = client.post(register_url(event), data=form_data(email="b@numerique.gouv.fr"))
-    assert "attente=1" in response.headers["Location"]
+    assert response.headers["Location"] == f"/agenda/{event.slug}/inscription/envoyee?complet=1"
     page = text_of(client.get(response.headers["Location"]))
-    assert "Vous êtes sur la liste d’attente" in page
-    assert [r.status for r in registrations(app)] == [Status.PENDING, Status.WAITLISTED]
+    assert "L’événement est complet" in page
+    assert "Une fois votre adresse confirmée, vous rejoindrez la liste d’attente" in page
+    assert [r.status for r in registrations(app)] == [Status.CONFIRMED, Status.PENDING]
+    [message] = outbox(app, "confirm_address")[1:]
+    manage = client.post(link_from(message, "/confirmer/")).headers["Location"]
+    assert "Statut : <strong>Liste d’attente</strong>" in text_of(client.get(manage))
+    assert [r.status for r in registrations(app)] == [Status.CONFIRMED, Status.WAITLISTED]
     assert record_of(app, event).seats_taken == 1
 
 
 def test_a_duplicate_on_a_full_event_answers_like_a_newcomer(app, client, event):
     make_record(app, event, capacity=1)
-    client.post(register_url(event), data=form_data())
+    register_and_confirm(app, client, event, "camille.durand@numerique.gouv.fr")
     duplicate = client.post(register_url(event), data=form_data())
     newcomer = client.post(register_url(event), data=form_data(email="c@numerique.gouv.fr"))
     assert duplicate.headers["Location"] == newcomer.headers["Location"]
+    assert "complet=1" in newcomer.headers["Location"]
+
+
+def test_fifty_invented_addresses_cannot_keep_a_confirmed_agent_from_a_seat(app, client, event):
+    make_record(app, event, capacity=50)
+    for i in range(1, 51):
+        response = client.post(
+            register_url(event), data=form_data(email=f"fake{i}@numerique.gouv.fr")
+        )
+        assert "complet" not in response.headers["Location"]
+    assert "50 places restantes." in text_of(client.get(event.url))
+    manage = register_and_confirm(app, client, event, "camille.durand@numerique.gouv.fr")
+    assert "Statut : <strong>Confirmée</strong>" in text_of(client.get(manage))
+    assert record_of(app, event).seats_taken == 1
+    assert "49 places restantes." in text_of(client.get(event.url))
+
+
+def test_plus_addressing_variants_are_one_registration(app, client, event):
+    for email in (
+        "prenom.nom+a@numerique.gouv.fr",
+        "prenom.nom+b@numerique.gouv.fr",
+        "prenom.nom@numerique.gouv.fr",
+    ):
+        assert client.post(register_url(event), data=form_data(email=email)).status_code == 302
+    assert [r.email for r in registrations(app)] == ["prenom.nom@numerique.gouv.fr"]
+    assert len(outbox(app, "confirm_address")) == 1 and len(outbox(app, "duplicate")) == 1
 
 
 def test_honeypot_answers_like_success_and_stores_nothing(app, client, event):
@@ -556,7 +625,7 @@ def test_an_overdue_registration_reads_expired_without_a_write(app, client, even
     assert "Statut : <strong>Expirée</strong>" in text
     assert "Annuler mon inscription" not in text
     assert registrations(app)[0].status == Status.PENDING
-    assert record_of(app, event).seats_taken == 1
+    assert record_of(app, event).seats_taken == 0
 
 
 def test_a_management_link_for_another_event_is_a_404(app, client, event, plain_event):
