@@ -62,6 +62,8 @@ class Decision:
     accepted: bool
     reason: str
     suggestion: str | None = None
+    # A personal mailbox (webmail, provider, disposable): never an agent's, not on request.
+    personal: bool = False
 
 
 # --- Host names ------------------------------------------------------------------------------
@@ -454,7 +456,7 @@ def check(email: str, extra_domains: Iterable[str] = ()) -> Decision:
         return Decision(False, f"nom de domaine invalide : {raw_domain}")
     blocked = first_blocked(domain, data.blocked)
     if blocked is not None:
-        return Decision(False, f"{data.blocked[blocked]} : {blocked}")
+        return Decision(False, f"{data.blocked[blocked]} : {blocked}", personal=True)
     reason = _acceptance(domain, data, event, deployment)
     if reason is not None:
         return Decision(True, reason)

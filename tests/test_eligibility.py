@@ -380,7 +380,13 @@ def test_event_domains_are_normalised_and_may_restore_a_removed_one():
 
 def test_an_event_cannot_open_webmail():
     decision = check("agent@gmail.com", ("gmail.com",))
-    assert decision == Decision(False, "messagerie grand public : gmail.com")
+    assert decision == Decision(False, "messagerie grand public : gmail.com", personal=True)
+
+
+def test_only_personal_mailboxes_are_marked_personal():
+    assert check("agent@yopmail.com").personal
+    assert not check("agent@exemple-entreprise.com").personal
+    assert not check("agent@paris.fr").personal
 
 
 def test_an_event_domain_helps_typos():

@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import Select, delete, select, update
 from sqlalchemy.orm import Session
 
-from .. import accounts, clock, mail
+from .. import accounts, clock, eligibility, mail
 from ..content import Event
 from ..db import transaction
 from ..models import (
@@ -89,7 +89,8 @@ def accept_request(
             )
         mail.queue(session, "review_accepted", event, registration)
         details = registration.email
-        if accept_domain:
+        # A personal mailbox's domain is never opened to everyone (it cannot reach review).
+        if accept_domain and not eligibility.check(registration.email).personal:
             domain = registration.email.rpartition("@")[2]
             known = session.scalar(
                 select(EventDomain.id).where(

@@ -62,8 +62,8 @@ def _needs_review(event: Event, registrant: Registrant, email: str) -> bool:
     otherwise."""
     try:
         rules.check_eligible(email, event, queries.accepted_domains(event))
-    except NotEligible:
-        if registrant.justification and event.manual_verification:
+    except NotEligible as error:
+        if registrant.justification and event.manual_verification and not error.personal:
             return True
         raise
     return False

@@ -22,13 +22,15 @@ class DeadlinePassed(RegistrationError):
 
 
 class NotEligible(RegistrationError):
-    """The address is not on the public-sector list; maybe a typo (`suggestion`)."""
+    """The address is not on the public-sector list: maybe a typo (`suggestion`), or a
+    personal mailbox (`personal`), for which no verification can be asked."""
 
     field = "email"
 
-    def __init__(self, message: str, suggestion: str | None = None) -> None:
+    def __init__(self, message: str, suggestion: str | None = None, personal: bool = False):
         super().__init__(message)
         self.suggestion = suggestion
+        self.personal = personal
 
 
 class InvalidLink(RegistrationError):

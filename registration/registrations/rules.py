@@ -26,6 +26,13 @@ def check_eligible(email: str, event: Event, accepted_domains: Iterable[str] = (
     decision = eligibility.check(email, (*event.extra_domains, *accepted_domains))
     if decision.accepted:
         return
+    if decision.personal:
+        domain = email.rpartition("@")[2]
+        raise NotEligible(
+            f"{domain} est une messagerie personnelle. Utilisez l’adresse e-mail "
+            "professionnelle que vous donne votre administration.",
+            personal=True,
+        )
     if decision.suggestion:
         raise NotEligible(f"Vouliez-vous dire {decision.suggestion} ?", decision.suggestion)
     raise NotEligible(

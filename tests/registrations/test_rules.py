@@ -64,14 +64,28 @@ def test_public_addresses_are_eligible(event, email):
 
 @pytest.mark.parametrize(
     "email",
-    ["camille@gmail.com", "x@gouv.fr.evil.com", "x@fakegouv.fr", "gouv.fr@evil.com", "gouv.fr"],
+    [
+        "camille@exemple-entreprise.com",
+        "x@gouv.fr.evil.com",
+        "x@fakegouv.fr",
+        "gouv.fr@evil.com",
+        "gouv.fr",
+    ],
 )
 def test_other_addresses_are_refused_next_to_the_email_field(event, email):
     with pytest.raises(NotEligible) as refused:
         rules.check_eligible(email, event)
     assert refused.value.field == "email"
+    assert not refused.value.personal
     assert refused.value.message.startswith("Cette adresse n’est pas celle d’un service public")
     assert "adresse e-mail professionnelle" in refused.value.message
+
+
+def test_a_personal_mailbox_is_refused_as_such(event):
+    with pytest.raises(NotEligible) as refused:
+        rules.check_eligible("camille@gmail.com", event)
+    assert refused.value.personal
+    assert refused.value.message.startswith("gmail.com est une messagerie personnelle.")
 
 
 def test_an_event_may_accept_extra_domains(event):

@@ -374,14 +374,31 @@ def test_a_question_error_shows_under_its_fieldset(app, client, event, field, va
     assert registrations(app) == []
 
 
-def test_a_private_address_gets_an_explanation_and_a_way_to_ask(app, client, event):
-    response = client.post(register_url(event), data=form_data(email="camille@gmail.com"))
+def test_an_unknown_address_gets_an_explanation_and_a_way_to_ask(app, client, event):
+    email = "camille@exemple-entreprise.com"
+    response = client.post(register_url(event), data=form_data(email=email))
     assert response.status_code == 200
     text = text_of(response)
     assert "Cet événement est réservé aux agents publics" in text
     assert 'name="demander_verification"' in text  # manual verification, on by default
-    assert 'value="camille@gmail.com"' in text
+    assert f'value="{email}"' in text
     assert '<p class="fr-error-text" id="email-erreur">Cette adresse n’est pas celle' in text
+    assert registrations(app) == []
+
+
+def test_a_personal_mailbox_is_told_so_and_cannot_ask_for_a_verification(app, client, event):
+    response = client.post(register_url(event), data=form_data(email="camille@gmail.com"))
+    text = text_of(response)
+    assert (
+        '<p class="fr-error-text" id="email-erreur">gmail.com est une messagerie personnelle.'
+        in text
+    )
+    assert "demander_verification" not in text
+    assert 'href="mailto:contact@example.gouv.fr"' in text  # someone to write to instead
+    # Even posted by hand, a justification does not turn it into a request.
+    data = form_data(email="camille@gmail.com", ask_review="1", justification="Je suis agent.")
+    text = text_of(client.post(register_url(event), data=data))
+    assert "gmail.com est une messagerie personnelle." in text
     assert registrations(app) == []
 
 
