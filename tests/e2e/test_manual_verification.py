@@ -6,7 +6,6 @@ from __future__ import annotations
 import pytest
 from playwright.sync_api import Page, expect
 
-from registration import mail
 from registration.models import Status
 
 from ..conftest import WITH_QUESTIONS
@@ -23,12 +22,7 @@ TITLE = "Atelier des communs numériques"
 
 
 def delivered(app, folder, kind: str) -> list:
-    """The e-mails of one kind, once written. The server sends them after answering, but
-    werkzeug's development server skips that step when the browser resets the connection
-    after a redirect; production runs `flask outbox deliver` every minute for such leftovers,
-    and so does this helper (each message is still sent once)."""
-    with app.app_context():
-        mail.deliver()
+    """The e-mails of one kind, once written (the live server's outbox sends them)."""
     return wait_for(lambda: mail_files(folder, kind), f"{kind} e-mail")
 
 
