@@ -174,47 +174,50 @@ def _places(value: int | None) -> str:
     return "illimitées" if value is None else str(value)
 
 
-def change_capacity(event: Event, actor: str, capacity: int | None) -> None:
-    """Set the number of places, over the content file's; more places move the list up."""
+def _set_capacity(
+    event: Event, actor: str, places: int | None, overridden: bool, too_low: str, note: str = ""
+) -> None:
+    """The one way the places in force change: never below the seats taken, audited, and
+    more places move the waiting list up."""
     with transaction() as session:
         now = clock.now()
         record = seats.lock_event(session, event)
-        if capacity is not None and capacity < record.seats_taken:
-            raise CapacityTooLow(
-                f"Impossible de descendre à {capacity} places : {record.seats_taken} sont déjà "
-                "prises (inscriptions confirmées). Annulez des "
-                "inscriptions d’abord, ou choisissez au moins ce nombre."
-            )
+        if places is not None and places < record.seats_taken:
+            raise CapacityTooLow(too_low.format(places=places, taken=record.seats_taken))
         before = seats.capacity_in_force(event, record).places
-        record.capacity_override = capacity
-        record.capacity_overridden = True
+        record.capacity_override = places if overridden else None
+        record.capacity_overridden = overridden
         record.updated_at = now
-        audit(session, actor, "capacity", event.slug, f"{_places(before)} → {_places(capacity)}")
+        audit(
+            session, actor, "capacity", event.slug, f"{_places(before)} → {_places(places)}{note}"
+        )
         seats.promote_waitlist(session, event, record, now)
+
+
+def change_capacity(event: Event, actor: str, capacity: int | None) -> None:
+    """Set the number of places, over the content file's; more places move the list up."""
+    _set_capacity(
+        event,
+        actor,
+        capacity,
+        overridden=True,
+        too_low="Impossible de descendre à {places} places : {taken} sont déjà prises "
+        "(inscriptions confirmées). Annulez des inscriptions d’abord, ou choisissez au moins "
+        "ce nombre.",
+    )
 
 
 def use_file_capacity(event: Event, actor: str) -> None:
     """Drop the admin's number: the content file's `places` is in force again."""
-    with transaction() as session:
-        now = clock.now()
-        record = seats.lock_event(session, event)
-        if event.capacity is not None and event.capacity < record.seats_taken:
-            raise CapacityTooLow(
-                f"Le fichier prévoit {event.capacity} places, mais {record.seats_taken} sont "
-                "déjà prises. Gardez un nombre fixé par l’administration."
-            )
-        before = seats.capacity_in_force(event, record).places
-        record.capacity_override = None
-        record.capacity_overridden = False
-        record.updated_at = now
-        audit(
-            session,
-            actor,
-            "capacity",
-            event.slug,
-            f"{_places(before)} → {_places(event.capacity)} (valeur du fichier)",
-        )
-        seats.promote_waitlist(session, event, record, now)
+    _set_capacity(
+        event,
+        actor,
+        event.capacity,
+        overridden=False,
+        too_low="Le fichier prévoit {places} places, mais {taken} sont déjà prises. "
+        "Gardez un nombre fixé par l’administration.",
+        note=" (valeur du fichier)",
+    )
 
 
 def queue_reminders(events: Iterable[Event], days: int) -> dict[str, int]:

@@ -13,10 +13,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, Select, select, update
+from sqlalchemy import Select, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.orm import InstrumentedAttribute, Session
+from sqlalchemy.orm import Session
 
 from .. import clock, mail
 from ..content import Event
@@ -103,9 +103,7 @@ def promote_waitlist(session: Session, event: Event, record: EventRecord, now: d
         mail.queue(session, "promoted", event, first)
 
 
-def overdue(
-    record_id: int | ColumnElement[int] | InstrumentedAttribute[int], now: datetime
-) -> Select[Registration]:
+def overdue(record_id: int, now: datetime) -> Select[Registration]:
     """Unconfirmed registrations past their hold time."""
     return select(Registration).where(
         Registration.event_id == record_id,
