@@ -19,8 +19,14 @@ node_modules/.installed: package.json
 	DSFR_ACCEPT_LICENSE=1 npm install --no-audit --no-fund --loglevel=error
 	touch $@
 
+# The demo's settings: .env.example as it is (development, SQLite, mail to files, the frozen
+# clock); `flask` and wsgi.py read .env, so every command of the README sees them too.
+.env:
+	cp .env.example .env
+	@echo "Created .env from .env.example (development settings); edit it as you like."
+
 run: export APP_ENV ?= development
-run: setup
+run: setup .env
 	$(BIN)/flask db upgrade
 	$(BIN)/flask run --host 127.0.0.1 --port 5000
 

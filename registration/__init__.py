@@ -7,7 +7,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from dotenv import load_dotenv
 from flask import Blueprint, Flask, Response, render_template
 from flask.typing import ResponseReturnValue
 from werkzeug.middleware.proxy_fix import ProxyFix
@@ -23,8 +22,11 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def create_app(overrides: dict[str, Any] | None = None) -> Flask:
-    """The application factory. `overrides` win over the environment (tests use it)."""
-    load_dotenv(ROOT / ".env")
+    """The application factory. `overrides` win over the environment (tests use it).
+
+    The factory reads only the environment; `.env` is read by the entry points (`flask`
+    and wsgi.py), so that the tests never see a developer's `.env`.
+    """
     app = Flask(
         __name__,
         template_folder=str(ROOT / "templates"),

@@ -33,6 +33,16 @@ def parse_frozen_now(value: str | None) -> datetime | None:
     return moment
 
 
+def _absolute_sqlite(url: str) -> str:
+    """`sqlite:///instance/x.db` is relative to the project folder, where the commands run
+    (Flask-SQLAlchemy would otherwise resolve it under the instance folder)."""
+    prefix = "sqlite:///"
+    path = url.removeprefix(prefix)
+    if not url.startswith(prefix) or path.startswith(("/", ":memory:")) or not path:
+        return url
+    return f"{prefix}{ROOT / path}"
+
+
 def load(
     env: dict[str, str] | None = None, instance_path: str | Path = ROOT / "instance"
 ) -> dict[str, Any]:
@@ -97,6 +107,7 @@ def load(
         # werkzeug's password hashing; the tests use a cheap one
         "PASSWORD_HASH_METHOD": env.get("PASSWORD_HASH_METHOD", "scrypt"),
     }
+    config["SQLALCHEMY_DATABASE_URI"] = _absolute_sqlite(config["SQLALCHEMY_DATABASE_URI"])
     if config["SQLALCHEMY_DATABASE_URI"].startswith("postgresql://"):
         config["SQLALCHEMY_DATABASE_URI"] = config["SQLALCHEMY_DATABASE_URI"].replace(
             "postgresql://", "postgresql+psycopg://", 1
