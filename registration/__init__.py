@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -56,12 +55,10 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
 
 
 def check_content(app: Flask) -> None:
-    """A malformed content file stops start-up with a message naming the file and the key."""
-    try:
-        content.load_site(app.config["CONTENT_DIR"])
-    except content.ContentError as exc:
-        logging.getLogger(__name__).error("Contenu invalide : %s", exc)
-        raise SystemExit(f"Contenu invalide : {exc}") from None
+    """Read the content once at start-up. A malformed file is logged, naming the file and the
+    key, and only its own page fails: start-up goes on, as do `flask content check` and the
+    other commands, which all build the app."""
+    content.load_site(app.config["CONTENT_DIR"])
 
 
 def register_extensions(app: Flask) -> None:

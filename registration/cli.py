@@ -1,7 +1,8 @@
-"""Flask command groups: outbox, registrations, reminders, users, attendees, domains."""
+"""Flask command groups: outbox, registrations, reminders, users, attendees, domains, content."""
 
 from __future__ import annotations
 
+import os
 import sys
 from datetime import timedelta
 from pathlib import Path
@@ -214,6 +215,50 @@ def domains_import(file: Path, output: Path | None, date: str, source: str) -> N
     )
 
 
+content_group = AppGroup(
+    "content", help="Les fichiers de contenu : événements, pages, _config.yml."
+)
+
+
+def _plural(count: int, word: str) -> str:
+    return f"{count} {word}{'s' if count > 1 else ''}"
+
+
+def _shown(problem: content.Problem) -> str:
+    """The problem, its file named from the current folder when it is under it."""
+    path = os.path.relpath(problem.path)
+    path = problem.path if path.startswith("..") else path
+    return str(content.Problem(path, problem.key, problem.message))
+
+
+@content_group.command("check")
+@click.option(
+    "--content-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Le dossier à vérifier (par défaut : CONTENT_DIR).",
+)
+@click.pass_context
+def content_check(ctx: click.Context, content_dir: Path | None) -> None:
+    """List every problem of every content file, naming the file and the key; exit 1 if any."""
+    folder = content_dir or Path(current_app.config["CONTENT_DIR"])
+    site = content.load_site(folder, log=False)
+    config, events, pages = content.content_files(folder)
+    total = len(events) + len(pages) + config.is_file()
+    checked = f"{_plural(total, 'fichier')} vérifié{'s' if total > 1 else ''}"
+    for problem in site.problems:
+        click.echo(_shown(problem))
+    if not site.problems:
+        click.echo(f"Contenu valide : {checked} dans {folder}, aucun problème.")
+        return
+    count, files = _plural(len(site.problems), "problème"), _plural(len(site.broken), "fichier")
+    click.echo(
+        f"Contenu invalide : {count} dans {files} ({checked} dans {folder}). "
+        "Tant qu’un fichier d’événement ou de page est invalide, sa page répond « momentanément "
+        "indisponible » ; une clé invalide de _config.yml garde sa valeur par défaut."
+    )
+    ctx.exit(1)
+
+
 def register(app: Flask) -> None:
-    for group in (outbox, registrations, reminders, users, attendees, domains):
+    for group in (outbox, registrations, reminders, users, attendees, domains, content_group):
         app.cli.add_command(group)

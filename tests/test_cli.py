@@ -1,15 +1,20 @@
-"""The command-line groups that are not about e-mail: registrations, users, attendees.
+"""The command-line groups that are not about e-mail: registrations, users, attendees,
+domains, content.
 
 (`flask outbox …` and `flask reminders send` are in test_mail.py.)
 """
 
 from __future__ import annotations
 
+import os
+import shutil
+
 import sqlalchemy as sa
 
 from registration.extensions import db
 from registration.models import AuditEntry, Role, Status
 
+from .conftest import CONTENT
 from .factories import (
     PASSWORD,
     make_record,
@@ -352,3 +357,76 @@ def test_domains_import_never_overwrites_what_is_not_a_list(runner, tmp_path):
     assert result.exit_code != 0
     assert "n’est pas une liste de domaines" in result.output
     assert output.read_text("utf-8") == "des notes, pas des domaines\n"
+
+
+# --- flask content check -------------------------------------------------------------------
+
+CHECK_CONSEQUENCE = (
+    "Tant qu’un fichier d’événement ou de page est invalide, sa page répond « momentanément "
+    "indisponible » ; une clé invalide de _config.yml garde sa valeur par défaut."
+)
+
+
+def broken_copy(tmp_path):
+    """The fixture content, one event file added broken and another broken by an edit."""
+    content = tmp_path / "content"
+    shutil.copytree(CONTENT, content)
+    (content / "agenda" / "2023-10-05-forum.md").write_text(
+        "---\nevent_start_date: 2023-10-05\ninscription:\n  places: 0\n---\n", "utf-8"
+    )
+    edited = content / "agenda" / "2023-09-20-rencontre-des-achats.md"
+    text = edited.read_text("utf-8").replace("2023-09-20 14:00:00", "le 20 septembre")
+    edited.write_text(text, "utf-8")
+    stat = edited.stat()
+    os.utime(edited, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000_000))
+    return content
+
+
+def test_content_check_lists_every_problem_with_its_file_and_key(runner, tmp_path, monkeypatch):
+    broken_copy(tmp_path)
+    monkeypatch.chdir(tmp_path)  # files under the current folder are named from it
+    result = runner.invoke(args=["content", "check", "--content-dir", "content"])
+    assert result.exit_code == 1, result.output
+    assert result.output.splitlines() == [
+        "content/agenda/2023-09-20-rencontre-des-achats.md : clé « event_start_date » : "
+        "date illisible : 'le 20 septembre +02:00'",
+        "content/agenda/2023-10-05-forum.md : clé « title » : obligatoire, absente ou vide",
+        "content/agenda/2023-10-05-forum.md : clé « inscription.places » : "
+        "nombre entier positif, pas 0",
+        "Contenu invalide : 3 problèmes dans 2 fichiers (5 fichiers vérifiés dans content). "
+        + CHECK_CONSEQUENCE,
+    ]
+
+
+def test_content_check_reads_content_dir_by_default(make_app, tmp_path):
+    content = broken_copy(tmp_path)
+    result = make_app(CONTENT_DIR=str(content)).test_cli_runner().invoke(args=["content", "check"])
+    assert result.exit_code == 1
+    # Outside the current folder, files are named in full.
+    assert f"{content}/agenda/2023-10-05-forum.md : clé « title »" in result.output
+
+
+def test_content_check_names_a_broken_config_and_what_it_does(runner, tmp_path):
+    (tmp_path / "_config.yml").write_text("url: www.example.gouv.fr\n", "utf-8")
+    result = runner.invoke(args=["content", "check", "--content-dir", str(tmp_path)])
+    assert result.exit_code == 1
+    assert result.output.splitlines() == [
+        f"{tmp_path}/_config.yml : clé « url » : adresse http(s) attendue, "
+        "pas 'www.example.gouv.fr'",
+        f"Contenu invalide : 1 problème dans 1 fichier (1 fichier vérifié dans {tmp_path}). "
+        + CHECK_CONSEQUENCE,
+    ]
+
+
+def test_content_check_of_a_clean_folder_exits_0(runner):
+    result = runner.invoke(args=["content", "check"])  # CONTENT_DIR: the fixture content
+    assert result.exit_code == 0, result.output
+    assert result.output == (
+        f"Contenu valide : 4 fichiers vérifiés dans {CONTENT}, aucun problème.\n"
+    )
+
+
+def test_content_check_of_a_missing_folder_fails(runner, tmp_path):
+    result = runner.invoke(args=["content", "check", "--content-dir", str(tmp_path / "x")])
+    assert result.exit_code == 1
+    assert result.output.startswith(f"{tmp_path / 'x'} : dossier introuvable\n")

@@ -1,13 +1,17 @@
 """Content pages: Markdown with YAML front matter, as the numerique.gouv.fr site writes them.
 
 A file is parsed once and cached until its modification time changes. The front matter is
-validated into frozen dataclasses (`model`); a bad file raises ContentError naming the file
-and the key.
+validated into frozen dataclasses (`model`). A malformed file never takes the site down:
+`load_site` keeps every good file, and lists each bad one (`BrokenFile`) with all its
+problems, each naming the file and the key; only the bad file's own page fails. The problems
+are logged once per change of the file.
 """
 
 from __future__ import annotations
 
 import functools
+import logging
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,6 +22,7 @@ from .model import (
     Event,
     InfoField,
     Page,
+    Problem,
     Question,
     QuestionKind,
     SiteConfig,
@@ -26,10 +31,12 @@ from .model import (
 
 __all__ = [
     "PLACEHOLDER_LINK",
+    "BrokenFile",
     "ContentError",
     "Event",
     "InfoField",
     "Page",
+    "Problem",
     "Question",
     "QuestionKind",
     "Site",
@@ -40,13 +47,22 @@ __all__ = [
     "render_markdown",
 ]
 
+logger = logging.getLogger(__name__)
+CONFIG_FILE = "_config.yml"
+
 
 @functools.lru_cache(maxsize=512)
-def _parse(path: Path, mtime_ns: int, local_urls: frozenset[str], site: SiteConfig) -> Page:
-    meta, body = parse.read(path)
-    if path.parent.name == "agenda":
-        return parse.event(path, meta, body, local_urls, site)
-    return parse.page(path, meta, body, local_urls, site)
+def _parse(
+    path: Path, mtime_ns: int, local_urls: frozenset[str], site: SiteConfig
+) -> Page | tuple[Problem, ...]:
+    # A broken file is cached too: it is not parsed again on every request, only once changed.
+    try:
+        meta, body = parse.read(path)
+        if path.parent.name == "agenda":
+            return parse.event(path, meta, body, local_urls, site)
+        return parse.page(path, meta, body, local_urls, site)
+    except ContentError as error:
+        return error.problems
 
 
 def _mtime(path: Path) -> int:
@@ -62,22 +78,47 @@ NO_SITE_CONFIG = SiteConfig()
 def load(
     path: Path, local_urls: frozenset[str] = frozenset(), site: SiteConfig = NO_SITE_CONFIG
 ) -> Page:
-    """Parse one content file, from the cache unless it changed on disk."""
-    return _parse(path, _mtime(path), local_urls, site)
+    """Parse one content file, from the cache unless it changed on disk; ContentError lists
+    every problem of a malformed one."""
+    parsed = _parse(path, _mtime(path), local_urls, site)
+    if isinstance(parsed, tuple):
+        raise ContentError.of(parsed)
+    return parsed
 
 
 @functools.lru_cache(maxsize=16)
-def _site_config(path: Path, mtime_ns: int) -> SiteConfig:
+def _site_config(path: Path, mtime_ns: int) -> tuple[SiteConfig, tuple[Problem, ...]]:
     return parse.site_config(path)
+
+
+@functools.lru_cache(maxsize=512)
+def _where_served(path: Path, mtime_ns: int, is_event: bool) -> tuple[str, bool]:
+    return parse.where_served(path, is_event)
+
+
+@dataclass(frozen=True)
+class BrokenFile:
+    """A content file with problems. An event or page file: its own URL answers « momentanément
+    indisponible », the rest of the site serves. `_config.yml`: its bad keys keep their
+    defaults (empty), as if absent."""
+
+    path: str
+    name: str  # as editors know it, under the content folder: agenda/2023-06-01-x.md
+    url: str  # where its page is served; "" for _config.yml
+    slug: str  # an event's; "" for a page or the config
+    published: bool  # False for a draft: the public gets a 404, as for a good draft
+    problems: tuple[Problem, ...]
 
 
 @dataclass(frozen=True)
 class Site:
-    """All content under one directory: events in agenda/, general pages in pages/."""
+    """All content under one directory: events in agenda/, general pages in pages/, and the
+    files that could not be read."""
 
     config: SiteConfig
     events: tuple[Event, ...]
     pages: tuple[Page, ...]
+    broken: tuple[BrokenFile, ...] = ()
 
     def event(self, slug: str) -> Event | None:
         return next((e for e in self.events if e.slug == slug), None)
@@ -85,23 +126,124 @@ class Site:
     def page(self, url: str) -> Page | None:
         return next((p for p in self.pages if p.url == url), None)
 
+    def broken_event(self, slug: str) -> BrokenFile | None:
+        return next((b for b in self.broken if b.slug and b.slug == slug), None)
 
-def load_site(content_dir: str | Path) -> Site:
-    """Load every content file. Raises ContentError on the first malformed one."""
+    def broken_page(self, url: str) -> BrokenFile | None:
+        return next((b for b in self.broken if not b.slug and b.url == url), None)
+
+    @property
+    def problems(self) -> tuple[Problem, ...]:
+        return tuple(p for b in self.broken for p in b.problems)
+
+
+def content_files(content_dir: str | Path) -> tuple[Path, list[Path], list[Path]]:
+    """`_config.yml`, the event files and the page files of a content folder."""
     content_dir = Path(content_dir)
-    config_path = content_dir / "_config.yml"
-    config = _site_config(config_path, _mtime(config_path) if config_path.exists() else 0)
-    event_files = sorted((content_dir / "agenda").glob("*.md"))
-    page_files = sorted((content_dir / "pages").glob("*.md"))
+    return (
+        content_dir / CONFIG_FILE,
+        sorted((content_dir / "agenda").glob("*.md")),
+        sorted((content_dir / "pages").glob("*.md")),
+    )
+
+
+def _mtime_or_none(path: Path) -> int | None:
+    try:
+        return path.stat().st_mtime_ns
+    except OSError:
+        return None
+
+
+def load_site(content_dir: str | Path, *, log: bool = True) -> Site:
+    """Load every content file: the good ones, and the broken ones with their problems.
+    Never raises ContentError. With `log`, new problems are logged (once per change)."""
+    content_dir = Path(content_dir)
+    config_path, event_files, page_files = content_files(content_dir)
+    broken: list[BrokenFile] = []
+    versions: dict[str, int | None] = {}  # each broken file's mtime: the log says each once
+
+    def mark_broken(path: Path, mtime: int | None, problems: tuple[Problem, ...]) -> None:
+        is_event = path.parent.name == "agenda" and path.suffix == ".md"
+        url, published = "", False  # the folder and _config.yml have no page of their own
+        if path.suffix == ".md" and mtime is not None:
+            url, published = _where_served(path, mtime, is_event)
+        name = path.relative_to(content_dir).as_posix() if path != content_dir else str(path)
+        slug = parse.slug_of(path) if is_event else ""
+        broken.append(BrokenFile(str(path), name, url, slug, published, problems))
+        versions[str(path)] = mtime
+
+    if not content_dir.is_dir():
+        mark_broken(content_dir, None, (Problem(str(content_dir), None, "dossier introuvable"),))
+    config: SiteConfig = NO_SITE_CONFIG
+    config_mtime = _mtime_or_none(config_path)
+    if config_mtime is not None:
+        config, config_problems = _site_config(config_path, config_mtime)
+        if config_problems:
+            mark_broken(config_path, config_mtime, config_problems)
+
+    mtimes = {p: _mtime_or_none(p) for p in (*event_files, *page_files)}
     # Links between pages of this site stay local; the URLs only depend on file names...
     local = {registration_path(parse.slug_of(p)) for p in event_files}
     local |= {f"/agenda/{parse.slug_of(p)}/" for p in event_files}
     # ...and on the pages' permalinks, which need a first pass without link rewriting.
-    local |= {load(p).url for p in page_files}
+    for path in page_files:
+        mtime = mtimes[path]
+        if mtime is None:
+            continue
+        first = _parse(path, mtime, frozenset(), NO_SITE_CONFIG)
+        local.add(first.url if isinstance(first, Page) else _where_served(path, mtime, False)[0])
     local_urls = frozenset(local)
-    events = [load(p, local_urls, config) for p in event_files]
-    return Site(
+
+    def parsed(path: Path) -> Page | None:
+        mtime = mtimes[path]
+        if mtime is None:  # removed or unreadable since the folder was listed
+            mark_broken(path, None, (Problem(str(path), None, "illisible"),))
+            return None
+        result = _parse(path, mtime, local_urls, config)
+        if isinstance(result, tuple):
+            mark_broken(path, mtime, result)
+            return None
+        return result
+
+    events = [e for e in map(parsed, event_files) if isinstance(e, Event)]
+    pages = [p for p in map(parsed, page_files) if p is not None]
+    site = Site(
         config=config,
-        events=tuple(sorted((e for e in events if isinstance(e, Event)), key=lambda e: e.start)),
-        pages=tuple(load(p, local_urls, config) for p in page_files),
+        events=tuple(sorted(events, key=lambda e: e.start)),
+        pages=tuple(pages),
+        broken=tuple(broken),
     )
+    if log:
+        _log_changes(content_dir, site, versions)
+    return site
+
+
+# What was last logged, by content folder: {file: (mtime, problems)}. Shared by threads.
+_logged: dict[Path, dict[str, tuple[int | None, tuple[Problem, ...]]]] = {}
+_logged_lock = threading.Lock()
+
+
+def _log_changes(content_dir: Path, site: Site, versions: dict[str, int | None]) -> None:
+    """Log each broken file once per change of it, and say when it has been fixed."""
+    now = {b.path: (versions[b.path], b.problems) for b in site.broken}
+    with _logged_lock:
+        before = _logged.get(content_dir, {})
+        if now == before:
+            return
+        _logged[content_dir] = now
+    for file in site.broken:
+        if before.get(file.path) == now[file.path]:
+            continue
+        problems = " ; ".join(str(p) for p in file.problems)
+        if file.name == CONFIG_FILE:
+            logger.error("Contenu invalide, valeurs par défaut à la place : %s", problems)
+        elif file.url:
+            logger.error(
+                "Contenu invalide, %s répond « momentanément indisponible » : %s",
+                file.url,
+                problems,
+            )
+        else:
+            logger.error("Contenu invalide : %s", problems)
+    for path in sorted(before.keys() - now.keys()):
+        logger.warning("Contenu de nouveau valide, ou retiré : %s", path)

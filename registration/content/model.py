@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -10,13 +11,36 @@ from datetime import datetime, timedelta
 DEFAULT_DURATION = timedelta(hours=2)
 
 
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong in a content file: the file, the key (None for the whole file), why."""
+
+    path: str
+    key: str | None
+    message: str
+
+    def __str__(self) -> str:
+        where = f"{self.path} : clé « {self.key} »" if self.key else self.path
+        return f"{where} : {self.message}"
+
+
 class ContentError(ValueError):
-    """A content file is malformed. The message names the file and the key."""
+    """A content file is malformed: every problem found, each naming the file and the key.
+    `path`, `key` and `problem` are the first one's."""
 
     def __init__(self, path: object, key: str | None, problem: str) -> None:
+        self.problems: tuple[Problem, ...] = (Problem(str(path), key, problem),)
         self.path, self.key, self.problem = str(path), key, problem
-        where = f"{self.path} : clé « {key} »" if key else self.path
-        super().__init__(f"{where} : {problem}")
+        super().__init__(str(self.problems[0]))
+
+    @classmethod
+    def of(cls, problems: Sequence[Problem]) -> ContentError:
+        """One error for several problems (at least one) of the same file."""
+        first = problems[0]
+        error = cls(first.path, first.key, first.message)
+        error.problems = tuple(problems)
+        error.args = ("\n".join(str(p) for p in problems),)
+        return error
 
 
 @dataclass(frozen=True)

@@ -7,19 +7,39 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from flask import Blueprint, abort, current_app, g
+from flask import Blueprint, abort, current_app, g, make_response, render_template
+from flask_login import current_user
 
 from .. import content
+
+# A broken content file is the editors' to fix, and then the page is back: "unavailable for
+# now" (503) rather than a server fault (500); crawlers keep the page and come back later.
+UNAVAILABLE = 503
 
 
 def site() -> content.Site:
     return content.load_site(current_app.config["CONTENT_DIR"])
 
 
+def fail_if_broken(broken: content.BrokenFile | None, drafts_visible: bool) -> None:
+    """When the URL's own content file is malformed, stop with the French « momentanément
+    indisponible » page; signed-in staff also see the file's problems. A broken draft stays
+    a 404 for whoever may not see drafts."""
+    if broken is None or not (broken.published or drafts_visible):
+        return
+    page = render_template(
+        "errors/content_unavailable.html",
+        broken=broken if current_user.is_authenticated else None,
+    )
+    abort(make_response(page, UNAVAILABLE))
+
+
 def staff_event(slug: str) -> content.Event:
     """Any event, drafts included: staff prepare them."""
-    event = site().event(slug)
+    current = site()
+    event = current.event(slug)
     if event is None:
+        fail_if_broken(current.broken_event(slug), drafts_visible=True)
         abort(404)
     return event
 

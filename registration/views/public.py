@@ -21,7 +21,7 @@ from ..extensions import limiter
 from ..forms import add_error, registration_form
 from ..registrations import api, queries
 from ..registrations.exceptions import InvalidLink, NotEligible, RegistrationError
-from . import load_event_from_slug, site
+from . import fail_if_broken, load_event_from_slug, site
 
 bp = Blueprint("public", __name__)
 
@@ -38,7 +38,10 @@ def visible(page: content.Page | None) -> content.Page:
 
 
 def visible_event(slug: str) -> content.Event:
-    event = site().event(slug)
+    current = site()
+    event = current.event(slug)
+    if event is None:
+        fail_if_broken(current.broken_event(slug), can_preview_drafts())
     visible(event)
     assert event is not None
     return event
@@ -189,4 +192,8 @@ def legal(name: str) -> ResponseReturnValue:
 
 @bp.get("/<path:path>/")
 def page(path: str) -> ResponseReturnValue:
-    return render_template("public/page.html", page=visible(site().page(f"/{path}/")))
+    current, url = site(), f"/{path}/"
+    found = current.page(url)
+    if found is None:
+        fail_if_broken(current.broken_page(url), can_preview_drafts())
+    return render_template("public/page.html", page=visible(found))

@@ -260,22 +260,91 @@ def test_a_page_permalink_must_be_root_relative(tmp_path):
 
 @pytest.mark.parametrize(
     ("text", "key"),
-    [("url: www.example.gouv.fr\n", "url"), ("url: [1, 2]\n", "url"), ("- une liste\n", None)],
+    [
+        ("url: www.example.gouv.fr\n", "url"),
+        ("url: [1, 2]\n", "url"),
+        ("- une liste\n", "_config.yml"),
+        ("url: [unclosed\n", None),
+    ],
 )
-def test_a_broken_config_names_the_file(tmp_path, text, key):
+def test_a_broken_config_names_the_file_and_the_key(tmp_path, text, key):
     config = write_config(tmp_path, text)
-    with pytest.raises(ContentError) as error:
-        load_site(tmp_path)
-    assert error.value.path == str(config) or str(config) in str(error.value)
-    if key:
-        assert_names_file_and_key(error.value, config, key)
+    site = load_site(tmp_path)
+    assert site.config == SiteConfig()  # the bad key, or every key, keeps its default
+    ((path, found_key),) = [(p.path, p.key) for p in site.problems]
+    assert (path, found_key) == (str(config), key)
 
 
-def test_a_config_with_broken_yaml_names_the_file(tmp_path):
-    config = write_config(tmp_path, "url: [unclosed\n")
+def test_a_config_with_broken_yaml_says_where_on_one_line(tmp_path):
+    write_config(tmp_path, "nom: DINUM\nurl: [unclosed\n")
+    (problem,) = load_site(tmp_path).problems
+    assert problem.message.startswith("YAML invalide (ligne 3, colonne 1) : ")
+    assert "\n" not in problem.message
+
+
+def test_broken_yaml_in_a_front_matter_says_where_on_one_line(tmp_path):
+    path = write(tmp_path, "2024-03-01-essai.md", "---\ntitle: Essai\nlieu: [Paris\n---\nx\n")
     with pytest.raises(ContentError) as error:
-        load_site(tmp_path)
-    assert error.value.path == str(config) and "YAML invalide" in str(error.value)
+        load(path)
+    assert error.value.key == "front matter"
+    assert error.value.problem.startswith("YAML invalide (ligne 4, colonne 1) : ")
+    assert "\n" not in str(error.value)
+
+
+# --- Every problem of a file ---------------------------------------------------------------
+
+
+def test_every_problem_of_a_file_is_listed_not_only_the_first(tmp_path):
+    path = write(
+        tmp_path,
+        "2024-03-01-essai.md",
+        "---\nevent_start_date: demain\npublished: peut-être\ncategories: 3\n"
+        "champs_informations:\n- contenu: sans intitulé\n"
+        "inscription:\n  places: 0\n  date_limite: bientôt\n  contact: [a]\n"
+        "  verification_manuelle: non\n  infos_courriel: [Accès]\n"
+        "  questions:\n  - id: X\n    type: autre\n  - juste un texte\n"
+        "  - id: ok\n    intitule: Bonne question\n    type: texte_court\n---\n",
+    )
+    with pytest.raises(ContentError) as error:
+        load(path)
+    assert [p.key for p in error.value.problems] == [
+        "title",
+        "event_start_date",
+        "published",
+        "categories",
+        "champs_informations[0]",
+        "inscription.date_limite",
+        "inscription.places",
+        "inscription.contact",
+        "inscription.questions[0].id",
+        "inscription.questions[0].type",
+        "inscription.questions[0].intitule",
+        "inscription.questions[1]",
+        "inscription.verification_manuelle",
+        "inscription.infos_courriel",
+    ]
+    assert all(p.path == str(path) for p in error.value.problems)
+    # The first problem is the error's own, and its message lists them all, one a line.
+    assert (error.value.key, error.value.path) == ("title", str(path))
+    assert str(error.value).splitlines() == [str(p) for p in error.value.problems]
+
+
+def test_an_end_before_a_bad_start_is_not_a_second_problem(tmp_path):
+    path = write(
+        tmp_path,
+        "2024-03-01-essai.md",
+        "---\ntitle: Essai\nevent_start_date: demain\nevent_end_date: 2024-03-01\n---\n",
+    )
+    with pytest.raises(ContentError) as error:
+        load(path)
+    assert [p.key for p in error.value.problems] == ["event_start_date"]
+
+
+def test_every_problem_of_a_page_is_listed(tmp_path):
+    path = write(tmp_path, "a-propos.md", "---\npermalink: a-propos/\npublished: 1\n---\nx\n")
+    with pytest.raises(ContentError) as error:
+        load(path)
+    assert [p.key for p in error.value.problems] == ["permalink", "title", "published"]
 
 
 # --- What a valid file gives ---------------------------------------------------------------

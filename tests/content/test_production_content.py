@@ -50,6 +50,7 @@ def test_the_production_site_has_one_event_and_one_page():
     site = load_site(CONTENT)
     assert [e.slug for e in site.events] == [SLUG]
     assert [p.url for p in site.pages] == ["/dinum/"]
+    assert site.broken == ()  # as `flask content check` would say
 
 
 def test_the_site_config_points_at_numerique_gouv_fr():

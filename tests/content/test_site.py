@@ -1,16 +1,18 @@
 """load_site: every content file under a folder, cached until it changes; what an event says
-about its end; broken content at start-up and after it; drafts."""
+about its end; broken files left out, listed and logged once; start-up with one; drafts.
+
+(What the pages of a broken file answer: tests/views/test_content_errors.py.)"""
 
 from __future__ import annotations
 
+import logging
 import os
-import shutil
 from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
 
-from registration.content import ContentError, Event, SiteConfig, load, load_site
+from registration.content import Event, Problem, SiteConfig, load, load_site
 from registration.content.model import DEFAULT_DURATION
 from registration.dates import PARIS
 
@@ -86,12 +88,137 @@ def test_pages_are_read_from_the_pages_folder(tmp_path):
     assert '<a href="/equipe/b/">b</a>' in page.body_html
 
 
-def test_a_broken_file_stops_load_site_with_its_name(tmp_path):
+def test_a_broken_file_is_left_out_and_listed_with_its_problems(tmp_path):
     write(tmp_path / "agenda" / "2024-01-01-bon.md", event_text("Bon", "2024-01-01"))
     broken = write(tmp_path / "agenda" / "2024-02-01-casse.md", "---\ntitle: Cassé\n---\n")
-    with pytest.raises(ContentError) as error:
+    site = load_site(tmp_path)
+    assert [e.slug for e in site.events] == ["bon"]
+    assert site.event("casse") is None
+    (file,) = site.broken
+    assert (file.path, file.name, file.url, file.slug) == (
+        str(broken),
+        "agenda/2024-02-01-casse.md",
+        "/agenda/casse/",
+        "casse",
+    )
+    assert file.published
+    assert file.problems == (Problem(str(broken), "event_start_date", "obligatoire, absente"),)
+    assert site.broken_event("casse") is file and site.broken_event("bon") is None
+    assert site.broken_page("/agenda/casse/") is None  # an event is not a page
+    assert site.problems == file.problems
+
+
+def test_a_broken_page_is_found_by_its_permalink(tmp_path):
+    write(tmp_path / "pages" / "b.md", "---\ntitle: B\n---\nx\n")
+    write(tmp_path / "pages" / "dinum.md", "---\npermalink: /la-dinum/\npublished: oui\n---\n")
+    site = load_site(tmp_path)
+    assert [p.url for p in site.pages] == ["/b/"]
+    file = site.broken_page("/la-dinum/")
+    assert file is not None and file.slug == "" and file.name == "pages/dinum.md"
+    assert [p.key for p in file.problems] == ["title", "published"]
+    assert site.broken_page("/dinum/") is None
+
+
+def test_a_page_with_unreadable_yaml_is_found_by_its_file_name(tmp_path):
+    write(tmp_path / "pages" / "dinum.md", "---\npermalink: [/la-dinum/\n---\n")
+    file = load_site(tmp_path).broken_page("/dinum/")
+    assert file is not None and file.published  # unknown: the error page, not a 404
+    assert [p.key for p in file.problems] == ["front matter"]
+
+
+def test_a_broken_draft_stays_a_draft(tmp_path):
+    write(tmp_path / "agenda" / "2024-01-01-projet.md", "---\ntitle: X\npublished: false\n---\n")
+    file = load_site(tmp_path).broken_event("projet")
+    assert file is not None and not file.published
+
+
+def test_a_missing_folder_is_a_problem_not_a_crash(tmp_path):
+    site = load_site(tmp_path / "absent")
+    assert (site.events, site.pages, site.config) == ((), (), SiteConfig())
+    assert site.problems == (Problem(str(tmp_path / "absent"), None, "dossier introuvable"),)
+
+
+def test_a_broken_config_keeps_the_good_keys_and_defaults_the_bad_ones(tmp_path):
+    config = write(tmp_path / "_config.yml", "url: www.x.gouv.fr\nnom: [a]\ncontact: c@x.gouv.fr\n")
+    write(tmp_path / "agenda" / "2024-01-01-bon.md", event_text("Bon", "2024-01-01"))
+    site = load_site(tmp_path)
+    assert site.config == SiteConfig(contact="c@x.gouv.fr")
+    event = site.event("bon")
+    assert event is not None and event.contact == "c@x.gouv.fr"  # the site still serves
+    (file,) = site.broken
+    assert (file.name, file.url, file.slug, file.published) == ("_config.yml", "", "", False)
+    assert [(p.path, p.key) for p in file.problems] == [(str(config), "nom"), (str(config), "url")]
+
+
+# --- Logged once per change ----------------------------------------------------------------
+
+
+@pytest.fixture
+def content_logs(caplog, monkeypatch):
+    """What registration.content logged, as (level, message)."""
+    logger = logging.getLogger("registration.content")
+    # Alembic's fileConfig (migrations/env.py), run by other tests of this process, disables
+    # the loggers that exist then.
+    monkeypatch.setattr(logger, "disabled", False)
+    caplog.set_level(logging.INFO, logger=logger.name)
+
+    def records() -> list[tuple[int, str]]:
+        return [(r.levelno, r.getMessage()) for r in caplog.records if r.name == logger.name]
+
+    return records
+
+
+def test_problems_are_logged_once_per_change_of_the_file(tmp_path, caplog, content_logs):
+    path = write(tmp_path / "agenda" / "2024-02-01-casse.md", "---\ntitle: Cassé\n---\n")
+    for _ in range(3):
         load_site(tmp_path)
-    assert error.value.path == str(broken) and error.value.key == "event_start_date"
+    ((level, message),) = content_logs()
+    assert level == logging.ERROR
+    assert message == (
+        "Contenu invalide, /agenda/casse/ répond « momentanément indisponible » : "
+        f"{path} : clé « event_start_date » : obligatoire, absente"
+    )
+    caplog.clear()
+    touch_later(path)  # saved again, still broken: said again, once
+    load_site(tmp_path)
+    load_site(tmp_path)
+    assert len(content_logs()) == 1
+    caplog.clear()
+    path.write_text(event_text("Réparé", "2024-02-01"), encoding="utf-8")
+    touch_later(path)
+    load_site(tmp_path)
+    load_site(tmp_path)
+    assert content_logs() == [(logging.WARNING, f"Contenu de nouveau valide, ou retiré : {path}")]
+
+
+def test_a_broken_config_is_logged_with_its_consequence(tmp_path, content_logs):
+    config = write(tmp_path / "_config.yml", "url: [1]\n")
+    load_site(tmp_path)
+    assert content_logs() == [
+        (
+            logging.ERROR,
+            "Contenu invalide, valeurs par défaut à la place : "
+            f"{config} : clé « url » : doit être un texte",
+        )
+    ]
+
+
+def test_load_site_can_be_quiet(tmp_path, content_logs):
+    write(tmp_path / "agenda" / "2024-02-01-casse.md", "---\ntitle: Cassé\n---\n")
+    assert load_site(tmp_path, log=False).broken
+    assert content_logs() == []
+
+
+def test_a_broken_file_is_parsed_once_until_it_changes(tmp_path, monkeypatch):
+    from registration.content import parse
+
+    write(tmp_path / "agenda" / "2024-02-01-casse.md", "---\ntitle: Cassé\n---\n")
+    calls = []
+    original = parse.event
+    monkeypatch.setattr(parse, "event", lambda *args: calls.append(1) or original(*args))
+    load_site(tmp_path)
+    load_site(tmp_path)
+    assert len(calls) == 1
 
 
 # --- The cache -----------------------------------------------------------------------------
@@ -169,29 +296,18 @@ def test_an_event_has_not_ended_while_it_runs(event):
 # --- Broken content in the running service -------------------------------------------------
 
 
-def test_a_broken_file_stops_start_up_with_a_message_not_a_traceback(make_app, tmp_path):
+def test_a_broken_file_does_not_stop_start_up_it_is_logged(make_app, tmp_path, content_logs):
     content = tmp_path / "content"
+    write(content / "agenda" / "2024-03-01-bon.md", event_text("Bon", "2030-03-01"))
     write(content / "agenda" / "2024-03-01-essai.md", "---\ntitle: Essai\n---\n")
-    with pytest.raises(SystemExit) as stop:
-        make_app(CONTENT_DIR=str(content))
-    assert "2024-03-01-essai.md" in str(stop.value.code)
-    assert "event_start_date" in str(stop.value.code)
-
-
-def test_a_file_broken_after_start_up_fails_the_page_with_the_file_and_key(make_app, tmp_path):
-    content = tmp_path / "content"
-    shutil.copytree(FIXTURE_CONTENT, content)
     app = make_app(CONTENT_DIR=str(content))
-    path = content / "agenda" / "2023-06-15-atelier-des-communs.md"
-    path.write_text(
-        path.read_text("utf-8").replace("event_start_date: 2023", "event_start_date: x2023"),
-        encoding="utf-8",
-    )
-    touch_later(path)
-    response = app.test_client().get("/agenda/atelier-des-communs/")
-    assert response.status_code == 500
-    text = response.get_data(as_text=True)
-    assert "Contenu invalide" in text and "event_start_date" in text and path.name in text
+    ((level, message),) = content_logs()
+    assert level == logging.ERROR
+    assert "2024-03-01-essai.md" in message and "event_start_date" in message
+    client = app.test_client()
+    assert client.get("/agenda/bon/").status_code == 200
+    assert client.get("/agenda/essai/").status_code == 503
+    assert len(content_logs()) == 1  # not again on each request
 
 
 @pytest.fixture
