@@ -113,21 +113,23 @@ def users_list() -> None:
 @users.command("disable")
 @click.argument("email")
 def users_disable(email: str) -> None:
-    """Disable an account: it can no longer sign in."""
+    """Disable an account: it can no longer sign in, and its open sessions end."""
     accounts.set_active(_user_or_exit(email), False)
-    click.echo(f"Compte désactivé : {email}")
+    click.echo(f"Compte désactivé : {email} (ses sessions ouvertes sont fermées)")
 
 
 @users.command("set-password")
 @click.argument("email")
 @click.option("--password-stdin", is_flag=True, help="Lire le mot de passe sur l’entrée standard.")
 def users_set_password(email: str, password_stdin: bool) -> None:
-    """Set a new password."""
+    """Set a new password; every open session of the account ends."""
     try:
-        accounts.set_password(_user_or_exit(email), _read_password(password_stdin))
+        accounts.set_password(
+            _user_or_exit(email), _read_password(password_stdin), actor="flask users set-password"
+        )
     except accounts.AccountError as error:
         raise click.ClickException(str(error)) from None
-    click.echo(f"Mot de passe changé : {email}")
+    click.echo(f"Mot de passe changé : {email} (ses sessions ouvertes sont fermées)")
 
 
 def _days(value: str) -> timedelta:

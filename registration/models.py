@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     CheckConstraint,
     DateTime,
     Enum,
@@ -21,7 +22,14 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 from sqlalchemy.engine import Dialect
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, registry, relationship
+from sqlalchemy.orm import (
+    DeclarativeBase,
+    Mapped,
+    mapped_column,
+    registry,
+    relationship,
+    validates,
+)
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -41,6 +49,12 @@ class UTCDateTime(TypeDecorator[datetime]):
         if not isinstance(value, datetime):
             return None
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+# Surrogate keys and the foreign keys to them: BIGINT, so that no sequence runs out at
+# 2^31 (one spent by a failed INSERT is never given back). SQLite keeps INTEGER, the
+# rowid alias that autoincrements.
+BigKey = BigInteger().with_variant(Integer, "sqlite")
 
 
 class Base(DeclarativeBase):
@@ -117,7 +131,7 @@ class EventRecord(Base):
         ),
     )
 
-    id: Mapped[int] = mapped_column(primary_key=True)
+    id: Mapped[int] = mapped_column(BigKey, primary_key=True)
     slug: Mapped[str] = mapped_column(String(200), unique=True)
     capacity_override: Mapped[int | None] = mapped_column(Integer)
     capacity_overridden: Mapped[bool] = mapped_column(default=False)
@@ -139,11 +153,11 @@ class Registration(Base):
         Index("ix_attendees_event_status", "event_id", "status"),
     )
 
-    id: Mapped[int] = mapped_column(primary_key=True)
+    id: Mapped[int] = mapped_column(BigKey, primary_key=True)
     public_id: Mapped[str] = mapped_column(
         String(32), unique=True, default=lambda: secrets.token_hex(16)
     )
-    event_id: Mapped[int] = mapped_column(ForeignKey("events.id", ondelete="CASCADE"))
+    event_id: Mapped[int] = mapped_column(BigKey, ForeignKey("events.id", ondelete="CASCADE"))
     email: Mapped[str] = mapped_column(String(254))
     first_name: Mapped[str] = mapped_column(String(100))
     last_name: Mapped[str] = mapped_column(String(100))
@@ -197,9 +211,9 @@ class Registration(Base):
 class StatusChange(Base):
     __tablename__ = "attendee_status_changes"
 
-    id: Mapped[int] = mapped_column(primary_key=True)
+    id: Mapped[int] = mapped_column(BigKey, primary_key=True)
     attendee_id: Mapped[int] = mapped_column(
-        ForeignKey("attendees.id", ondelete="CASCADE"), index=True
+        BigKey, ForeignKey("attendees.id", ondelete="CASCADE"), index=True
     )
     status: Mapped[Status] = mapped_column(_str_enum(Status, "status_change_status"))
     reason: Mapped[str] = mapped_column(String(200))
@@ -214,8 +228,8 @@ class EventDomain(Base):
     __tablename__ = "event_domains"
     __table_args__ = (UniqueConstraint("event_id", "domain", name="uq_event_domains_event_domain"),)
 
-    id: Mapped[int] = mapped_column(primary_key=True)
-    event_id: Mapped[int] = mapped_column(ForeignKey("events.id", ondelete="CASCADE"))
+    id: Mapped[int] = mapped_column(BigKey, primary_key=True)
+    event_id: Mapped[int] = mapped_column(BigKey, ForeignKey("events.id", ondelete="CASCADE"))
     domain: Mapped[str] = mapped_column(String(253))
     added_by: Mapped[str] = mapped_column(String(254))
     added_at: Mapped[datetime]
@@ -234,9 +248,9 @@ class OutboxMessage(Base):
     __tablename__ = "outbox"
     __table_args__ = (Index("ix_outbox_status_next_attempt", "status", "next_attempt_at"),)
 
-    id: Mapped[int] = mapped_column(primary_key=True)
+    id: Mapped[int] = mapped_column(BigKey, primary_key=True)
     attendee_id: Mapped[int | None] = mapped_column(
-        ForeignKey("attendees.id", ondelete="SET NULL"), index=True
+        BigKey, ForeignKey("attendees.id", ondelete="SET NULL"), index=True
     )
     kind: Mapped[str] = mapped_column(String(40))
     recipient: Mapped[str] = mapped_column(String(254))
@@ -270,13 +284,16 @@ class User(Base):
 
     __tablename__ = "users"
 
-    id: Mapped[int] = mapped_column(primary_key=True)
+    id: Mapped[int] = mapped_column(BigKey, primary_key=True)
     email: Mapped[str] = mapped_column(String(254), unique=True)
     password_hash: Mapped[str] = mapped_column(String(300))
     role: Mapped[Role] = mapped_column(_str_enum(Role, "user_role"))
     active: Mapped[bool] = mapped_column(default=True)
     created_at: Mapped[datetime]
     last_sign_in_at: Mapped[datetime | None]
+    # Part of every session's id: moving it on ends every session and remember-me cookie
+    # opened before (sign-out, a new password, a disabled account).
+    session_version: Mapped[int] = mapped_column(default=0)
 
     # Flask-Login's interface
     is_anonymous = False
@@ -290,7 +307,23 @@ class User(Base):
         return self.active
 
     def get_id(self) -> str:
-        return str(self.id)
+        """What the session and the remember-me cookie hold: "id:version" (Flask-Login's
+        alternative tokens); the user loader refuses a version that has moved on."""
+        return f"{self.id}:{self.session_version}"
+
+    def end_sessions(self) -> None:
+        """Every session and remember-me cookie of this account stops working."""
+        self.session_version = (self.session_version or 0) + 1
+
+    @validates("password_hash", "active")
+    def _end_sessions_on_change(self, key: str, value: object) -> object:
+        # A new password or a disabled account ends every session, whichever code path
+        # sets it, in the same transaction. Setting the first password ends nothing.
+        replacing_password = key == "password_hash" and self.password_hash not in (None, value)
+        disabling = key == "active" and value is False and self.active is not False
+        if replacing_password or disabling:
+            self.end_sessions()
+        return value
 
     @property
     def is_admin(self) -> bool:
@@ -302,7 +335,7 @@ class AuditEntry(Base):
 
     __tablename__ = "audit_log"
 
-    id: Mapped[int] = mapped_column(primary_key=True)
+    id: Mapped[int] = mapped_column(BigKey, primary_key=True)
     at: Mapped[datetime] = mapped_column(index=True)
     actor: Mapped[str] = mapped_column(String(254))
     action: Mapped[str] = mapped_column(String(60))

@@ -271,3 +271,62 @@ def test_seats_are_counted_again_when_only_confirmed_addresses_hold_one(
     for table in ("attendees", "attendee_status_changes"):
         with pytest.raises(sa.exc.IntegrityError):
             set_status(app, table, "review")  # the old CHECK is back
+
+
+# --- e4a1b7c9d2f6: BIGINT keys; users.session_version ----------------------------------------
+
+KEYS = "e4a1b7c9d2f6"
+
+
+@pytest.fixture
+def at_revision_before_keys(app: Flask) -> Iterator[Flask]:
+    with down_to(app, REVIEW) as at_revision:
+        yield at_revision
+
+
+def key_types(app: Flask) -> set[str]:
+    """The types of every key column, as the database reports them."""
+    with app.app_context():
+        inspector = sa.inspect(db.engine)
+        found = {
+            type(column["type"]).__name__
+            for table in inspector.get_table_names()
+            for column in inspector.get_columns(table)
+            if column["name"] in ("id", "event_id", "attendee_id")
+        }
+        db.engine.dispose()
+    return found
+
+
+def test_keys_grow_and_sessions_get_a_version_both_ways(at_revision_before_keys):
+    app = at_revision_before_keys
+    assert current_revision(app) == REVIEW
+    postgres = app.config["SQLALCHEMY_DATABASE_URI"].startswith("postgresql")
+    assert key_types(app) == {"INTEGER"}
+    insert_rows_before_review(app)
+    execute(
+        app,
+        "INSERT INTO users (email, password_hash, role, active, created_at)"
+        " VALUES ('orga@numerique.gouv.fr', 'x', 'organiser', :yes, :at)",
+        yes=True,
+        at=NOW,
+    )
+
+    with app.app_context():
+        upgrade(revision=KEYS)
+        db.engine.dispose()
+    assert key_types(app) == ({"BIGINT"} if postgres else {"INTEGER"})
+    assert [tuple(r) for r in select_all(app, "SELECT email, session_version FROM users")] == [
+        ("orga@numerique.gouv.fr", 0)
+    ]
+    assert_related_rows_survived(app)
+
+    with app.app_context():
+        downgrade(revision=REVIEW)
+        db.engine.dispose()
+    assert key_types(app) == {"INTEGER"}
+    with app.app_context():
+        columns = {c["name"] for c in sa.inspect(db.engine).get_columns("users")}
+        db.engine.dispose()
+    assert "session_version" not in columns and "email" in columns
+    assert_related_rows_survived(app)

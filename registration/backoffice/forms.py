@@ -1,10 +1,11 @@
-"""The staff’s forms: sign-in, closing, places, accounts, verification requests."""
+"""The staff’s forms: sign-in, password, closing, places, accounts, verification requests."""
 
 from __future__ import annotations
 
 from flask_wtf import FlaskForm
 from wtforms import (
     BooleanField,
+    Field,
     IntegerField,
     PasswordField,
     SelectField,
@@ -13,17 +14,23 @@ from wtforms import (
     TextAreaField,
 )
 from wtforms.fields.choices import SelectChoice  # type: ignore[attr-defined]
-from wtforms.validators import Length, NumberRange, Optional
+from wtforms.validators import EqualTo, Length, NumberRange, Optional, ValidationError
 
+from .. import accounts
 from ..accounts import MIN_PASSWORD_LENGTH
 from ..forms import ProfessionalEmail, _max, _no_control_characters, _required, _strip
+
+PASSWORD_HINT = (
+    f"{MIN_PASSWORD_LENGTH} caractères au moins, difficile à deviner : par exemple une "
+    "phrase de plusieurs mots."
+)
 
 
 class SignInForm(FlaskForm):
     email = StringField(
         "Adresse e-mail",
         filters=[_strip],
-        validators=[_required("votre adresse e-mail"), _max(254)],
+        validators=[_required("votre adresse e-mail"), _max(254), _no_control_characters()],
         render_kw={"autocomplete": "username", "spellcheck": "false"},
     )
     password = PasswordField(
@@ -82,8 +89,44 @@ class AccountForm(FlaskForm):
                 message=f"{MIN_PASSWORD_LENGTH} caractères au moins.",
             ),
         ],
-        description=f"{MIN_PASSWORD_LENGTH} caractères au moins. "
-        "Transmettez-le par un autre canal que l’e-mail.",
+        description=f"{PASSWORD_HINT} Transmettez-le par un autre canal que l’e-mail.",
+        render_kw={"autocomplete": "new-password"},
+    )
+
+    def validate_password(self, field: Field) -> None:
+        try:
+            accounts.check_password(field.data or "", self.email.data or "")
+        except accounts.AccountError as error:
+            raise ValidationError(error.message) from None
+
+
+class ChangePasswordForm(FlaskForm):
+    """The signed-in person changes their own password."""
+
+    current_password = PasswordField(
+        "Mot de passe actuel",
+        validators=[_required("votre mot de passe actuel"), _max(200)],
+        render_kw={"autocomplete": "current-password"},
+    )
+    new_password = PasswordField(
+        "Nouveau mot de passe",
+        validators=[
+            _required("un nouveau mot de passe"),
+            Length(
+                min=MIN_PASSWORD_LENGTH,
+                max=200,
+                message=f"{MIN_PASSWORD_LENGTH} caractères au moins, 200 au plus.",
+            ),
+        ],
+        description=PASSWORD_HINT,
+        render_kw={"autocomplete": "new-password"},
+    )
+    confirmation = PasswordField(
+        "Confirmation du nouveau mot de passe",
+        validators=[
+            _required("à nouveau le nouveau mot de passe"),
+            EqualTo("new_password", message="Les deux mots de passe ne sont pas identiques."),
+        ],
         render_kw={"autocomplete": "new-password"},
     )
 

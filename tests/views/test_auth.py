@@ -6,9 +6,13 @@ from __future__ import annotations
 from urllib.parse import quote
 
 import pytest
+import sqlalchemy as sa
+from flask_login.utils import encode_cookie
 
 from registration import accounts
 from registration.config import load
+from registration.extensions import db
+from registration.models import AuditEntry
 
 from ..factories import PASSWORD, make_user, sign_in
 
@@ -69,38 +73,46 @@ def test_a_disabled_account_cannot_sign_in(app):
     assert GENERIC in sign_in(app.test_client(), "orga@numerique.gouv.fr").get_data(as_text=True)
 
 
-def test_failed_sign_ins_are_limited_per_account_and_per_ip(make_app):
-    app = make_app(RATELIMIT_ENABLED=True, SIGNIN_RATE_LIMIT="3 per minute")
-    make_user(app, "orga@numerique.gouv.fr")
-    # per account: different IPs, same account
-    codes = [
+def _attempt(app, email, password, ip):
+    return (
         app.test_client()
         .post(
             "/connexion",
-            data={"email": "orga@numerique.gouv.fr", "password": "faux"},
-            environ_base={"REMOTE_ADDR": f"10.0.0.{i}"},
+            data={"email": email, "password": password},
+            environ_base={"REMOTE_ADDR": ip},
         )
         .status_code
-        for i in range(4)
-    ]
-    assert codes == [200, 200, 200, 429]
-    # the account's key is its normalised address
-    response = app.test_client().post(
-        "/connexion",
-        data={"email": " ORGA@numerique.gouv.fr", "password": "faux"},
-        environ_base={"REMOTE_ADDR": "10.0.0.99"},
     )
-    assert response.status_code == 429
-    # per IP: same IP, different accounts
-    client = app.test_client()
+
+
+def test_a_stranger_cannot_lock_the_owner_out(make_app):
+    """Failures are limited per account AND IP: the attacker's address is stopped, the owner
+    signs in from theirs with the right password."""
+    app = make_app(RATELIMIT_ENABLED=True, RATELIMIT_STORAGE_URI="memory://")
+    make_user(app, "orga@numerique.gouv.fr")
+    attacker = [_attempt(app, "orga@numerique.gouv.fr", "faux", "203.0.113.66") for _ in range(6)]
+    assert attacker == [200] * 5 + [429]
+    # even the right password is refused from the attacker's address now...
+    assert _attempt(app, "orga@numerique.gouv.fr", PASSWORD, "203.0.113.66") == 429
+    # ...and the owner, from another address, signs in at once
+    assert _attempt(app, "orga@numerique.gouv.fr", PASSWORD, "198.51.100.7") == 302
+
+
+def test_failures_are_counted_per_account_and_ip_and_per_ip(make_app):
+    app = make_app(RATELIMIT_ENABLED=True, SIGNIN_RATE_LIMIT="3 per minute")
+    make_user(app, "orga@numerique.gouv.fr")
+    # one account from many addresses: no address reaches its limit
+    codes = [_attempt(app, "orga@numerique.gouv.fr", "faux", f"10.0.0.{i}") for i in range(6)]
+    assert codes == [200] * 6
+    # one account from one address: the account's key is its normalised address
     codes = [
-        client.post(
-            "/connexion",
-            data={"email": f"x{i}@numerique.gouv.fr", "password": "faux"},
-            environ_base={"REMOTE_ADDR": "10.9.9.9"},
-        ).status_code
-        for i in range(4)
+        _attempt(app, email, "faux", "10.1.1.1")
+        for email in ("orga@numerique.gouv.fr", " ORGA@numerique.gouv.fr", "Orga@Numerique.gouv.fr")
     ]
+    assert codes == [200, 200, 200]
+    assert _attempt(app, "orga@numerique.gouv.fr", PASSWORD, "10.1.1.1") == 429
+    # one address across accounts: limited too
+    codes = [_attempt(app, f"x{i}@numerique.gouv.fr", "faux", "10.9.9.9") for i in range(4)]
     assert codes == [200, 200, 200, 429]
 
 
@@ -141,36 +153,56 @@ def test_sign_in_goes_back_to_the_page_asked_for(app):
     assert response.headers["Location"] == f"/organisation/{SLUG}/inscrits?q=durand"
 
 
-@pytest.mark.parametrize(
-    "target",
-    [
-        "https://evil.example/",
-        "//evil.example/",
-        "javascript:alert(1)",
-        "/\t/evil.example/",  # browsers drop tabs: //evil.example/
-    ],
-)
+HOSTILE_TARGETS = [
+    "https://evil.example/",
+    "http:evil.example",  # browsers read it as http://evil.example
+    "https:/evil.example",
+    "//evil.example/",
+    "////evil.example",
+    "///evil.example/",
+    "/\\evil.example/",  # browsers read a backslash as a slash
+    "\\\\evil.example",
+    "/.\\evil.example",
+    "\\/evil.example",
+    "/\t/evil.example/",  # browsers drop tabs and newlines
+    "/\n/evil.example/",
+    "/\r\n/evil.example/",
+    " //evil.example/",
+    "/\x00/evil.example/",
+    "/\u3000/evil.example/",
+    "javascript:alert(1)",
+    "data:text/html,<script>alert(1)</script>",
+    "evil.example",
+    "http://localhost/organisation/",
+]
+
+
+@pytest.mark.parametrize("target", HOSTILE_TARGETS)
 def test_open_redirects_are_refused(app, target):
     make_user(app, "orga@numerique.gouv.fr")
     response = app.test_client().post(
         f"/connexion?next={quote(target, safe='')}",
         data={"email": "orga@numerique.gouv.fr", "password": PASSWORD},
     )
+    assert response.status_code == 302
     assert response.headers["Location"] == "/organisation/"
 
 
-def test_a_backslash_in_the_target_stays_on_the_site(app):
-    """Browsers read "/\\evil.example/" as "//evil.example/": the Location header must not
-    carry the backslash as such."""
+@pytest.mark.parametrize(
+    "target",
+    [
+        "/organisation/",
+        f"/organisation/{SLUG}/inscrits?q=zo%C3%A9&statut=confirmed",
+        "/administration/journal?page=2#haut",
+    ],
+)
+def test_paths_of_the_site_are_followed(app, target):
     make_user(app, "orga@numerique.gouv.fr")
-    target = quote("/\\evil.example/", safe="")
     response = app.test_client().post(
-        f"/connexion?next={target}",
+        f"/connexion?next={quote(target, safe='')}",
         data={"email": "orga@numerique.gouv.fr", "password": PASSWORD},
     )
-    location = response.headers["Location"]
-    assert location.startswith("/") and not location.startswith("//")
-    assert "\\" not in location
+    assert response.headers["Location"] == target
 
 
 # --- Access control -------------------------------------------------------------------------
@@ -255,3 +287,227 @@ def test_drafts_are_previewed_by_signed_in_staff(make_app, tmp_path):
     index = client.get("/organisation/").get_data(as_text=True)
     assert "(brouillon, " in index and 'href="/agenda/brouillon/"' in index
     assert client.get("/organisation/brouillon/").status_code == 200
+
+
+# --- Sessions can be revoked ---------------------------------------------------------------
+
+ADMIN = "admin@numerique.gouv.fr"
+ACCOUNTS_PAGE = "/administration/comptes"
+
+
+def _copy_of(app, client):
+    """Another browser holding a copy of this client's session cookie."""
+    copy = app.test_client()
+    copy.set_cookie("session", client.get_cookie("session").value)
+    return copy
+
+
+def _remember_cookie_client(app, email):
+    """A browser holding the remember-me cookie Flask-Login would give this account now."""
+    with app.test_request_context():
+        token = encode_cookie(accounts.find(email).get_id())
+    client = app.test_client()
+    client.set_cookie(app.config.get("REMEMBER_COOKIE_NAME", "remember_token"), token)
+    return client
+
+
+def _is_sent_to_sign_in(client, url=ACCOUNTS_PAGE):
+    response = client.get(url)
+    return response.status_code == 302 and response.headers["Location"].startswith(
+        "/connexion?next="
+    )
+
+
+def _revoked_by_sign_out(app, admin_client):
+    admin_client.post("/deconnexion")
+
+
+def _revoked_by_password_change_page(app, admin_client):
+    response = admin_client.post(
+        "/compte/mot-de-passe",
+        data={
+            "current_password": PASSWORD,
+            "new_password": NEW_PASSWORD,
+            "confirmation": NEW_PASSWORD,
+        },
+    )
+    assert response.status_code == 302
+
+
+def _revoked_by_set_password_command(app, admin_client):
+    result = app.test_cli_runner().invoke(
+        args=["users", "set-password", ADMIN, "--password-stdin"], input=f"{NEW_PASSWORD}\n"
+    )
+    assert result.exit_code == 0, result.output
+
+
+def _revoked_by_disable_command(app, admin_client):
+    assert app.test_cli_runner().invoke(args=["users", "disable", ADMIN]).exit_code == 0
+    with app.app_context():  # even once the account is enabled again
+        accounts.set_active(accounts.find(ADMIN), True)
+
+
+def _revoked_by_another_admin(app, admin_client):
+    make_user(app, "autre-admin@numerique.gouv.fr", "admin")
+    other = app.test_client()
+    sign_in(other, "autre-admin@numerique.gouv.fr")
+    with app.app_context():
+        user_id = accounts.find(ADMIN).id
+    assert other.post(f"/administration/comptes/{user_id}/desactiver").status_code == 302
+    assert other.post(f"/administration/comptes/{user_id}/reactiver").status_code == 302
+
+
+NEW_PASSWORD = "une toute nouvelle phrase secrète"
+REVOCATIONS = {
+    "sign-out": _revoked_by_sign_out,
+    "password-page": _revoked_by_password_change_page,
+    "set-password-command": _revoked_by_set_password_command,
+    "disable-command": _revoked_by_disable_command,
+    "disabled-by-an-admin": _revoked_by_another_admin,
+}
+
+
+@pytest.mark.parametrize("revoke", REVOCATIONS.values(), ids=REVOCATIONS.keys())
+def test_copied_cookies_stop_working(app, admin_client, revoke):
+    copied_session = _copy_of(app, admin_client)
+    remembered = _remember_cookie_client(app, ADMIN)
+    # both open the page until the account's sessions end...
+    assert copied_session.get(ACCOUNTS_PAGE).status_code == 200
+    assert remembered.get(ACCOUNTS_PAGE).status_code == 200
+    revoke(app, admin_client)
+    # ...then neither does, in a fresh browser holding only the copied cookie
+    assert _is_sent_to_sign_in(_copy_of(app, copied_session))
+    assert _is_sent_to_sign_in(_remember_cookie_client_from(app, remembered))
+
+
+def _remember_cookie_client_from(app, client):
+    copy = app.test_client()
+    name = app.config.get("REMEMBER_COOKIE_NAME", "remember_token")
+    copy.set_cookie(name, client.get_cookie(name).value)
+    return copy
+
+
+def test_signing_in_again_opens_a_new_session(app, admin_client):
+    admin_client.post("/deconnexion")
+    client = app.test_client()
+    assert sign_in(client, ADMIN).status_code == 302
+    assert client.get(ACCOUNTS_PAGE).status_code == 200
+
+
+def test_a_session_from_before_session_versions_is_refused(app, admin_client):
+    """Sessions signed before the upgrade held the bare id: they end too."""
+    with app.app_context():
+        user_id = accounts.find(ADMIN).id
+    with admin_client.session_transaction() as session:
+        session["_user_id"] = str(user_id)
+    assert _is_sent_to_sign_in(admin_client)
+
+
+def test_a_forged_version_is_refused(app, admin_client):
+    with admin_client.session_transaction() as session:
+        user_id, _, version = session["_user_id"].partition(":")
+        session["_user_id"] = f"{user_id}:{int(version) + 1}"
+    assert _is_sent_to_sign_in(admin_client)
+
+
+# --- Changing one's own password -----------------------------------------------------------
+
+PASSWORD_PAGE = "/compte/mot-de-passe"
+
+
+def _change(client, current=PASSWORD, new=NEW_PASSWORD, confirmation=None):
+    return client.post(
+        PASSWORD_PAGE,
+        data={
+            "current_password": current,
+            "new_password": new,
+            "confirmation": new if confirmation is None else confirmation,
+        },
+    )
+
+
+def _field_error(response, field):
+    """The DSFR error text rendered under one field."""
+    text = response.get_data(as_text=True)
+    marker = f'<p class="fr-error-text" id="{field}-erreur">'
+    assert marker in text, f"no error under {field}"
+    return text.split(marker, 1)[1].split("</p>", 1)[0]
+
+
+def test_the_password_page_is_for_signed_in_staff(client):
+    response = client.get(PASSWORD_PAGE)
+    assert response.status_code == 302
+    assert response.headers["Location"].startswith("/connexion?next=")
+
+
+def test_the_header_links_to_the_password_page(organiser_client):
+    page = organiser_client.get("/organisation/").get_data(as_text=True)
+    assert f'href="{PASSWORD_PAGE}"' in page
+    form = organiser_client.get(PASSWORD_PAGE).get_data(as_text=True)
+    assert "<h1>Changer de mot de passe</h1>" in form
+
+
+def test_changing_ones_password_keeps_this_session_and_ends_the_others(app, organiser_client):
+    other_device = _copy_of(app, organiser_client)
+    response = _change(organiser_client)
+    assert response.status_code == 302 and response.headers["Location"] == "/organisation/"
+    page = organiser_client.get("/organisation/")
+    assert page.status_code == 200
+    assert "Votre mot de passe est changé." in page.get_data(as_text=True)
+    assert _is_sent_to_sign_in(other_device, "/organisation/")
+    assert sign_in(app.test_client(), "orga@numerique.gouv.fr").status_code == 200
+    assert sign_in(app.test_client(), "orga@numerique.gouv.fr", NEW_PASSWORD).status_code == 302
+    with app.app_context():
+        entry = db.session.scalars(sa.select(AuditEntry)).one()
+        assert (entry.actor, entry.action, entry.details) == (
+            "orga@numerique.gouv.fr",
+            "user-mot-de-passe",
+            "orga@numerique.gouv.fr",
+        )
+
+
+@pytest.mark.parametrize(
+    ("data", "field", "message"),
+    [
+        ({"current": "pas le bon mot de passe"}, "current_password", "actuel est incorrect"),
+        ({"current": ""}, "current_password", "Renseignez votre mot de passe actuel."),
+        ({"new": "court"}, "new_password", "12 caractères au moins"),
+        ({"new": "xxxxxxxxxxxx"}, "new_password", "trop facile à deviner"),
+        ({"new": "orga@numerique.gouv.fr"}, "new_password", "trop facile à deviner"),
+        ({"new": PASSWORD}, "new_password", "différent de l’actuel"),
+        ({"confirmation": "autre chose encore"}, "confirmation", "pas identiques"),
+    ],
+)
+def test_password_change_errors_stand_next_to_their_field(
+    app, organiser_client, data, field, message
+):
+    response = _change(organiser_client, **data)
+    assert response.status_code == 200
+    assert message in _field_error(response, field)
+    assert "Le formulaire contient une erreur" in response.get_data(as_text=True)
+    # nothing changed: the old password still works, and this session too
+    assert sign_in(app.test_client(), "orga@numerique.gouv.fr").status_code == 302
+    assert organiser_client.get("/organisation/").status_code == 200
+
+
+def test_password_change_needs_csrf(make_app):
+    app = make_app(WTF_CSRF_ENABLED=True)
+    make_user(app, "orga@numerique.gouv.fr")
+    client = app.test_client()
+    with app.app_context(), client.session_transaction() as session:
+        session["_user_id"] = accounts.find("orga@numerique.gouv.fr").get_id()
+    assert client.get(PASSWORD_PAGE).status_code == 200  # signed in
+    assert _change(client).status_code == 400
+    assert sign_in(app.test_client(), "orga@numerique.gouv.fr").status_code != 302  # no token
+    with app.app_context():
+        user = accounts.find("orga@numerique.gouv.fr")
+        assert accounts.authenticate(user.email, PASSWORD) is not None
+
+
+def test_guessing_the_current_password_is_limited(make_app):
+    app = make_app(RATELIMIT_ENABLED=True, SIGNIN_RATE_LIMIT="3 per minute")
+    make_user(app, "orga@numerique.gouv.fr")
+    client = app.test_client()
+    assert sign_in(client, "orga@numerique.gouv.fr").status_code == 302
+    codes = [_change(client, current="pas le bon mot de passe").status_code for _ in range(4)]
+    assert codes == [200, 200, 200, 429]
