@@ -19,9 +19,13 @@ node_modules/.installed: package.json
 	DSFR_ACCEPT_LICENSE=1 npm install --no-audit --no-fund --loglevel=error
 	touch $@
 
+# The outbox worker runs beside the site and stops with it (mail lands in instance/mail/).
 run: export APP_ENV ?= development
 run: setup
 	$(BIN)/flask db upgrade
+	$(BIN)/flask outbox worker & worker=$$!; \
+	trap 'kill $$worker 2>/dev/null; wait $$worker' EXIT; \
+	trap 'exit 130' INT TERM; \
 	$(BIN)/flask run --host 127.0.0.1 --port 5000
 
 # Two workers on two cores (pytest-xdist); JOBS=0 runs in one process.
