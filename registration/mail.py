@@ -28,6 +28,7 @@ from email.utils import format_datetime, make_msgid, parseaddr
 from pathlib import Path
 from urllib.parse import urlsplit
 
+import idna
 import psycopg
 from flask import current_app, render_template
 from icalendar import Calendar
@@ -194,7 +195,7 @@ def as_email(claim: Claim) -> EmailMessage:
     message = EmailMessage()
     message["Subject"] = claim.subject
     message["From"] = current_app.config["MAIL_DEFAULT_SENDER"]
-    message["To"] = claim.recipient
+    message["To"] = _ascii_domain(claim.recipient)
     message["Date"] = format_datetime(clock.now().astimezone(PARIS))
     message["Message-ID"] = claim.message_id
     message.set_content(claim.body_text)
@@ -207,9 +208,17 @@ def as_email(claim: Claim) -> EmailMessage:
     return message
 
 
+def _ascii_domain(address: str) -> str:
+    """An internationalised domain goes as IDNA, which every server takes."""
+    local, _, domain = address.rpartition("@")
+    return address if domain.isascii() else f"{local}@{idna.encode(domain, uts46=True).decode()}"
+
+
 def _international(message: EmailMessage) -> bool:
-    """True when an address needs SMTPUTF8 (a non-ASCII local part; domains go as IDNA)."""
-    return not "".join(str(message[field]) for field in ("From", "To")).isascii()
+    """True when an address needs SMTPUTF8: a local part beyond ASCII (a display name with
+    accents does not: it is encoded in the header, as always)."""
+    addresses = [*message["From"].addresses, *message["To"].addresses]
+    return not all(a.addr_spec.isascii() for a in addresses)
 
 
 def _write_file(message: EmailMessage, claim: Claim) -> None:

@@ -460,6 +460,24 @@ def test_a_utf8_local_part_fails_at_once_with_a_reason_where_the_server_lacks_sm
     assert good.status == OutboxStatus.SENT
 
 
+def test_accents_in_the_sender_name_or_the_domain_need_no_smtputf8(make_app, ascii_smtp, event):
+    """Only a local part beyond ASCII does: a display name is encoded in the header, and an
+    internationalised domain goes as IDNA."""
+    app = make_app(
+        MAIL_BACKEND="smtp",
+        MAIL_SERVER="127.0.0.1",
+        MAIL_PORT=ascii_smtp.port,
+        MAIL_DEFAULT_SENDER="Ministère de l’Économie <ne-pas-repondre@economie.gouv.fr>",
+    )
+    queue(app, event, "confirm_address", status=Status.PENDING, email="agent@économie.gouv.fr")
+    assert deliver(app) == mail.DeliveryReport(sent=1)
+    [envelope] = ascii_smtp.envelopes
+    assert envelope.rcpt_tos == ["agent@xn--conomie-9xa.gouv.fr"]
+    assert "SMTPUTF8" not in envelope.mail_options
+    [message] = ascii_smtp.messages
+    assert message["From"] == "Ministère de l’Économie <ne-pas-repondre@economie.gouv.fr>"
+
+
 def test_the_file_backend_writes_a_utf8_local_part_too(app, event):
     queue_utf8_then_plain(app, event)
     assert deliver(app) == mail.DeliveryReport(sent=2)
