@@ -25,9 +25,13 @@ node_modules/.installed: package.json
 	cp .env.example .env
 	@echo "Created .env from .env.example (development settings); edit it as you like."
 
+# The outbox worker runs beside the site and stops with it (mail lands in instance/mail/).
 run: export APP_ENV ?= development
 run: setup .env
 	$(BIN)/flask db upgrade
+	$(BIN)/flask outbox worker & worker=$$!; \
+	trap 'kill $$worker 2>/dev/null; wait $$worker' EXIT; \
+	trap 'exit 130' INT TERM; \
 	$(BIN)/flask run --host 127.0.0.1 --port 5000
 
 # Two workers on two cores (pytest-xdist); JOBS=0 runs in one process.

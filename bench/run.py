@@ -93,7 +93,7 @@ def run(workdir: Path) -> None:
         "form GET /agenda/<slug>/inscription", lambda i: client.get(f"/agenda/{SLUG}/inscription")
     )
     measure(
-        "registration POST (+ .eml delivery)",
+        "registration POST (mail queued, sent by the worker)",
         lambda i: client.post(
             f"/agenda/{SLUG}/inscription",
             data={

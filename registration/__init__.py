@@ -11,7 +11,7 @@ from flask.typing import ResponseReturnValue
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from . import config as settings
-from . import content, mail
+from . import content
 from .db import configure_sqlite
 from .extensions import csrf, db, limiter, login_manager, migrate
 from .extensions import mail as flask_mail
@@ -76,7 +76,6 @@ def register_extensions(app: Flask) -> None:
     login_manager.login_view = "auth.sign_in"
     login_manager.login_message = "Connectez-vous pour accéder à cette page."
     login_manager.login_message_category = "info"
-    mail.init_app(app)
 
 
 def register_blueprints(app: Flask) -> None:

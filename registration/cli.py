@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import logging
 import os
+import signal
 import sys
 from datetime import timedelta
 from pathlib import Path
@@ -29,18 +31,33 @@ def _site() -> content.Site:
 @outbox.command("deliver")
 @click.option("--batch", default=100, show_default=True, help="Messages réservés à la fois.")
 def outbox_deliver(batch: int) -> None:
-    """Send every message due, batch by batch; safe from cron, and safe to run twice at once."""
-    sent = retrying = failed = 0
-    while True:
-        report = mail.deliver(limit=batch)
-        sent, retrying, failed = (
-            sent + report.sent,
-            retrying + report.retrying,
-            failed + report.failed,
-        )
-        if report.sent + report.retrying + report.failed == 0:
-            break
-    click.echo(f"envoyés : {sent}, à réessayer : {retrying}, en échec : {failed}")
+    """Send every message due, batch by batch, then stop: for cron, safe to run twice at once."""
+    report = mail.deliver_all(batch)
+    click.echo(
+        f"envoyés : {report.sent}, à réessayer : {report.retrying}, en échec : {report.failed}"
+    )
+
+
+@outbox.command("worker")
+@click.option(
+    "--batch", default=mail.WORKER_BATCH, show_default=True, help="Messages réservés à la fois."
+)
+@click.option(
+    "--poll",
+    type=float,
+    help=f"Secondes entre deux relevés (par défaut {mail.SQLITE_POLL} avec SQLite, "
+    f"{mail.LISTEN_TIMEOUT} avec PostgreSQL, réveillé aussi par NOTIFY).",
+)
+def outbox_worker(batch: int, poll: float | None) -> None:
+    """Send each message as soon as it is committed, until SIGTERM or Ctrl-C."""
+    stop = mail.StopFlag()
+    # The message in hand is finished, the others of its batch are given back, then we exit.
+    signal.signal(signal.SIGTERM, stop.set)
+    signal.signal(signal.SIGINT, stop.set)
+    current_app.logger  # noqa: B018  (Flask gives the app's logger a handler if none has one)
+    if mail.log.getEffectiveLevel() > logging.INFO:
+        mail.log.setLevel(logging.INFO)  # the worker says what it does
+    mail.work(stop, batch=batch, poll=poll)
 
 
 @outbox.command("status")

@@ -1,26 +1,41 @@
-"""The outbox: every message is written in the transaction that causes it, delivered after.
+"""The outbox: every message is written in the transaction that causes it, sent by a worker.
 
-`queue()` renders a message from templates/email/ into the outbox table. After the response
-is sent, the request delivers what it queued; `flask outbox deliver` sends whatever is left,
-with exponential backoff. Rows are claimed with FOR UPDATE SKIP LOCKED on PostgreSQL (and
-under BEGIN IMMEDIATE on SQLite), so two deliverers never send the same message.
+`queue()` renders a message from templates/email/ into the outbox table, in the caller's
+transaction; on PostgreSQL it also notifies the `outbox` channel, which fires at commit. No
+web request talks to SMTP: `flask outbox worker`, a long-running process, sends each message
+within about a second of its commit (woken by LISTEN/NOTIFY on PostgreSQL, polling on
+SQLite), and `flask outbox deliver` sends whatever is due once, for cron.
+
+Delivery is at least once. A message is claimed (FOR UPDATE SKIP LOCKED on PostgreSQL, under
+BEGIN IMMEDIATE on SQLite), sent, then marked sent. A worker that dies in between leaves its
+claim behind; another worker takes it back after STALE_CLAIM and sends the message again,
+with the same Message-ID, fixed when queued, so that a duplicate can be recognised. A live
+worker renews the claims it holds, so that they never go stale.
 """
 
 from __future__ import annotations
 
+import email.policy
+import logging
 import smtplib
+import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import timedelta
-from email.utils import make_msgid, parseaddr
+from datetime import datetime, timedelta
+from email.message import EmailMessage
+from email.utils import format_datetime, make_msgid, parseaddr
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from flask import Flask, Response, current_app, g, has_request_context, render_template
-from flask_mail import Connection, Message
+import idna
+import psycopg
+from flask import current_app, render_template
+from flask_mail import Connection
 from icalendar import Calendar
 from icalendar import Event as CalendarEvent
-from sqlalchemy import func, or_, select, update
+from psycopg.rows import TupleRow
+from sqlalchemy import ColumnElement, func, or_, select, tuple_, update
 from sqlalchemy.orm import Session
 
 from . import clock, links
@@ -42,7 +57,20 @@ SUBJECTS = {
     "review_accepted": "Votre demande d’inscription est acceptée : {title}",
     "review_refused": "Votre demande d’inscription n’est pas acceptée : {title}",
 }
-STALE_CLAIM = timedelta(minutes=10)
+STALE_CLAIM = timedelta(minutes=1)
+# A worker renews its claims this often, so a send that runs into MAIL_TIMEOUT a few times
+# still ends well before its claim could be taken back.
+RENEW_CLAIM = timedelta(seconds=15)
+CHANNEL = "outbox"
+WORKER_BATCH = 20
+SQLITE_POLL = 0.5  # seconds between two looks at the outbox on SQLite
+LISTEN_TIMEOUT = 2.0  # on PostgreSQL, the longest wait for a NOTIFY before looking anyway
+SMTPUTF8_REFUSED = (
+    "Adresse avec des caractères non ASCII avant le « @ » : le serveur SMTP ne propose pas "
+    "SMTPUTF8, ce message ne peut pas lui être remis."
+)
+
+log = logging.getLogger(__name__)
 
 
 def external_url(endpoint: str, **values: object) -> str:
@@ -111,92 +139,235 @@ def queue(session: Session, kind: str, event: Event, registration: Registration)
     )
     session.add(message)
     session.flush()
-    deliver_after_response(message.id)
+    notify(session)
     return message
 
 
-def deliver_after_response(message_id: int) -> None:
-    """Within a request, try this message once the response is sent (see init_app)."""
-    if has_request_context():
-        g.setdefault("outbox_ids", []).append(message_id)
+def notify(session: Session) -> None:
+    """Wake the outbox workers when this transaction commits (PostgreSQL; SQLite polls)."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(select(func.pg_notify(CHANNEL, "")))
 
 
 # --- Delivery -------------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class Claim:
+    """A message this deliverer holds: (id, attempts) tells its claim from a later one."""
+
+    id: int
+    attempts: int
+    kind: str
+    recipient: str
+    subject: str
+    body_text: str
+    body_html: str
+    ics: str | None
+    message_id: str
+    created_at: datetime
+
+    @classmethod
+    def of(cls, row: OutboxMessage) -> Claim:
+        return cls(
+            id=row.id,
+            attempts=row.attempts,
+            kind=row.kind,
+            recipient=row.recipient,
+            subject=row.subject,
+            body_text=row.body_text,
+            body_html=row.body_html,
+            ics=row.ics,
+            message_id=row.message_id,
+            created_at=row.created_at,
+        )
+
+
+class Undeliverable(Exception):
+    """This message can never be sent as it is: it fails at once, with this French reason."""
+
+
+class Unreachable(Exception):
+    """The SMTP server could not be reached: nothing more is sent in this batch."""
+
+
+def as_email(claim: Claim) -> EmailMessage:
+    """The message as it leaves: the Message-ID is the one fixed when it was queued."""
+    message = EmailMessage()
+    message["Subject"] = claim.subject
+    message["From"] = current_app.config["MAIL_DEFAULT_SENDER"]
+    message["To"] = _ascii_domain(claim.recipient)
+    message["Date"] = format_datetime(clock.now().astimezone(PARIS))
+    message["Message-ID"] = claim.message_id
+    message.set_content(claim.body_text)
+    if claim.body_html:
+        message.add_alternative(claim.body_html, subtype="html")
+    if claim.ics:
+        message.add_attachment(
+            claim.ics, subtype="calendar", filename="invitation.ics", params={"method": "PUBLISH"}
+        )
+    return message
+
+
+def _ascii_domain(address: str) -> str:
+    """An internationalised domain goes as IDNA, which every server takes."""
+    local, _, domain = address.rpartition("@")
+    return address if domain.isascii() else f"{local}@{idna.encode(domain, uts46=True).decode()}"
+
+
+def _international(message: EmailMessage) -> bool:
+    """True when an address needs SMTPUTF8: a local part beyond ASCII (a display name with
+    accents does not: it is encoded in the header, as always)."""
+    addresses = [*message["From"].addresses, *message["To"].addresses]
+    return not all(a.addr_spec.isascii() for a in addresses)
+
+
+def _write_file(message: EmailMessage, claim: Claim) -> None:
+    folder = Path(current_app.config["MAIL_FILE_DIR"])
+    folder.mkdir(parents=True, exist_ok=True)
+    name = f"{claim.created_at:%Y%m%d-%H%M%S}-{claim.id:06d}-{claim.kind}.eml"
+    policy = email.policy.SMTPUTF8 if _international(message) else email.policy.SMTP
+    (folder / name).write_bytes(message.as_bytes(policy=policy))
+
+
 class TimeoutConnection(Connection):
-    """Flask-Mail's connection opens SMTP without a timeout; a down server must not hang us."""
+    """Flask-Mail's connection to the server its settings name (MAIL_SERVER, MAIL_PORT, TLS or
+    SSL, login), with what Flask-Mail leaves out: a timeout on every socket operation, so a
+    silent server cannot hold the worker, and EHLO again after STARTTLS."""
 
     def configure_host(self) -> smtplib.SMTP:
         timeout = current_app.config["MAIL_TIMEOUT"]
         smtp_class = smtplib.SMTP_SSL if self.mail.use_ssl else smtplib.SMTP
         host = smtp_class(self.mail.server, self.mail.port, timeout=timeout)
+        host.ehlo()
         if self.mail.use_tls:
             host.starttls()
+            host.ehlo()
         if self.mail.username and self.mail.password:
             host.login(self.mail.username, self.mail.password)
         return host
 
 
-def _as_mail(row: OutboxMessage) -> Message:
-    message = Message(
-        subject=row.subject,
-        recipients=[row.recipient],
-        body=row.body_text,
-        html=row.body_html or None,
+class SMTPConnection:
+    """The batch's connection: opened when first needed, and again after a message broke it.
+
+    Flask-Mail opens it; the stdlib's send_message sends, because it speaks SMTPUTF8 when an
+    address needs it (Flask-Mail's own send cannot even format such an address).
+    """
+
+    def __init__(self) -> None:
+        self.host: smtplib.SMTP | None = None
+
+    def _open(self) -> smtplib.SMTP:
+        try:
+            return TimeoutConnection(current_app.extensions["mail"]).configure_host()
+        except (smtplib.SMTPException, OSError) as exc:
+            raise Unreachable(describe(exc)) from exc
+
+    def send(self, message: EmailMessage) -> None:
+        if self.host is None:
+            self.host = self._open()
+        if _international(message) and not self.host.has_extn("smtputf8"):
+            raise Undeliverable(SMTPUTF8_REFUSED)
+        self.host.send_message(message)
+
+    def reset(self) -> None:
+        """After a failed message: clear the transaction, or drop a connection that broke."""
+        if self.host is None:
+            return
+        try:
+            self.host.rset()
+        except (smtplib.SMTPException, OSError):
+            self.close()
+
+    def close(self) -> None:
+        if self.host is None:
+            return
+        try:
+            self.host.quit()
+        except (smtplib.SMTPException, OSError):
+            self.host.close()
+        self.host = None
+
+
+def describe(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}"
+
+
+def _due() -> ColumnElement[bool]:
+    now = clock.now()
+    return or_(
+        (OutboxMessage.status == OutboxStatus.PENDING) & (OutboxMessage.next_attempt_at <= now),
+        # a deliverer that died mid-send leaves a claim behind: take it back
+        (OutboxMessage.status == OutboxStatus.SENDING)
+        & (OutboxMessage.claimed_at < now - STALE_CLAIM),
     )
-    message.msgId = row.message_id  # fixed when queued: a retry keeps the same Message-ID
-    if row.ics:
-        # Flask-Mail splits the type on "/": the parameters ride along with the subtype.
-        message.attach(
-            "invitation.ics", "text/calendar; charset=utf-8; method=PUBLISH", row.ics.encode()
-        )
-    return message
 
 
-def _write_file(message: Message, row: OutboxMessage) -> None:
-    folder = Path(current_app.config["MAIL_FILE_DIR"])
-    folder.mkdir(parents=True, exist_ok=True)
-    name = f"{row.created_at:%Y%m%d-%H%M%S}-{row.id:06d}-{row.kind}.eml"
-    (folder / name).write_bytes(message.as_bytes())
-
-
-def _claim(ids: list[int] | None, limit: int) -> list[OutboxMessage]:
+def _claim(limit: int) -> list[Claim]:
     now = clock.now()
     query = (
         select(OutboxMessage)
-        .where(
-            or_(
-                (OutboxMessage.status == OutboxStatus.PENDING)
-                & (OutboxMessage.next_attempt_at <= now),
-                # a deliverer that died mid-send leaves a claim behind; take it over later
-                (OutboxMessage.status == OutboxStatus.SENDING)
-                & (OutboxMessage.claimed_at < now - STALE_CLAIM),
-            )
-        )
+        .where(_due())
         .order_by(OutboxMessage.id)
         .limit(limit)
         .with_for_update(skip_locked=True)
     )
-    if ids is not None:
-        query = query.where(OutboxMessage.id.in_(ids))
     with transaction() as session:
         rows = list(session.scalars(query))
         for row in rows:
             row.status = OutboxStatus.SENDING
             row.claimed_at = now
             row.attempts += 1
-    return rows
+        session.flush()
+        return [Claim.of(row) for row in rows]
 
 
-def _settle(row: OutboxMessage, error: str | None) -> str:
+def _ours(claims: list[Claim]) -> ColumnElement[bool]:
+    """The rows still under these very claims (a claim taken back has more attempts)."""
+    return (OutboxMessage.status == OutboxStatus.SENDING) & tuple_(
+        OutboxMessage.id, OutboxMessage.attempts
+    ).in_([(c.id, c.attempts) for c in claims])
+
+
+def _renew(claims: list[Claim]) -> list[Claim]:
+    """Refresh the claims still held; those another deliverer took back are dropped."""
+    with transaction() as session:
+        kept = set(
+            session.scalars(
+                update(OutboxMessage)
+                .where(_ours(claims))
+                .values(claimed_at=clock.now())
+                .returning(OutboxMessage.id)
+                .execution_options(synchronize_session=False)
+            )
+        )
+    return [c for c in claims if c.id in kept]
+
+
+def _release(claims: list[Claim]) -> None:
+    """Give back claims not tried: they go out first, as if never claimed."""
+    with transaction() as session:
+        session.execute(
+            update(OutboxMessage)
+            .where(_ours(claims))
+            .values(status=OutboxStatus.PENDING, attempts=OutboxMessage.attempts - 1)
+            .execution_options(synchronize_session=False)
+        )
+
+
+def _settle(claim: Claim, error: str | None, final: bool = False) -> str:
     now = clock.now()
     if error is None:
-        values = {"status": OutboxStatus.SENT, "sent_at": now, "last_error": ""}
-    elif row.attempts >= current_app.config["OUTBOX_MAX_ATTEMPTS"]:
+        values: dict[str, object] = {
+            "status": OutboxStatus.SENT,
+            "sent_at": now,
+            "last_error": "",
+        }
+    elif final or claim.attempts >= current_app.config["OUTBOX_MAX_ATTEMPTS"]:
         values = {"status": OutboxStatus.FAILED, "last_error": error}
     else:
-        backoff = timedelta(minutes=2 ** (row.attempts - 1))
+        backoff = timedelta(minutes=2 ** (claim.attempts - 1))
         values = {
             "status": OutboxStatus.PENDING,
             "last_error": error,
@@ -205,9 +376,14 @@ def _settle(row: OutboxMessage, error: str | None) -> str:
     with transaction() as session:
         session.execute(
             update(OutboxMessage)
-            .where(OutboxMessage.id == row.id, OutboxMessage.status == OutboxStatus.SENDING)
+            .where(_ours([claim]))
             .values(**values)
+            .execution_options(synchronize_session=False)
         )
+    if error is not None:
+        # Never the address in the logs: the message id leads to it for those allowed.
+        outcome = "en échec" if values["status"] == OutboxStatus.FAILED else "à réessayer"
+        log.warning("message %s %s : %s", claim.id, outcome, error.split(":")[0])
     return str(values["status"])
 
 
@@ -216,38 +392,171 @@ class DeliveryReport:
     sent: int = 0
     retrying: int = 0
     failed: int = 0
+    released: int = 0  # claimed, then given back untried because the worker was stopping
+
+    @property
+    def claimed(self) -> int:
+        return self.sent + self.retrying + self.failed + self.released
 
 
-def deliver(ids: list[int] | None = None, limit: int = 200) -> DeliveryReport:
-    """Send pending messages (all of them, or only `ids`). Never raises for SMTP trouble."""
-    rows = _claim(ids, limit)
-    if not rows:
-        return DeliveryReport()
+def deliver(limit: int = 200, should_stop: Callable[[], bool] = lambda: False) -> DeliveryReport:
+    """Claim up to `limit` due messages and send them, one after the other.
+
+    Never raises for one message: an SMTP error puts it back in line with a back-off, an
+    address the server cannot take fails it at once, anything unexpected is settled like an
+    SMTP error, and the batch goes on. When `should_stop()` turns true, the message in hand
+    is finished and the others are given back.
+    """
+    held = _claim(limit)
     outcomes: Counter[str] = Counter()
-    if current_app.config["MAIL_BACKEND"] == "file":
-        for row in rows:
-            _write_file(_as_mail(row), row)
-            outcomes[_settle(row, None)] += 1
-        return DeliveryReport(sent=outcomes["sent"])
+    to_file = current_app.config["MAIL_BACKEND"] == "file"
+    connection = SMTPConnection()
+    renewed_at = clock.now()
     try:
-        # The app's own Flask-Mail state: the `mail` object answers for the last app set up.
-        with TimeoutConnection(current_app.extensions["mail"]) as connection:
-            for row in rows:
-                try:
-                    connection.send(_as_mail(row))
-                except (smtplib.SMTPException, OSError) as exc:
-                    outcomes[_settle(row, f"{type(exc).__name__}: {exc}")] += 1
+        while held:
+            if should_stop():
+                _release(held)
+                outcomes["released"] += len(held)
+                break
+            if clock.now() - renewed_at >= RENEW_CLAIM:
+                held, renewed_at = _renew(held), clock.now()
+                if not held:
+                    break
+            claim = held.pop(0)
+            try:
+                message = as_email(claim)
+                if to_file:
+                    _write_file(message, claim)
                 else:
-                    outcomes[_settle(row, None)] += 1
-    except (smtplib.SMTPException, OSError) as exc:
-        # The server could not be reached: every message not yet settled goes back in line.
-        for row in rows:
-            current = db.session.get(OutboxMessage, row.id)
-            if current is not None and current.status == OutboxStatus.SENDING:
-                outcomes[_settle(row, f"{type(exc).__name__}: {exc}")] += 1
+                    connection.send(message)
+            except Undeliverable as exc:
+                outcomes[_settle(claim, str(exc), final=True)] += 1
+            except Unreachable as exc:
+                # The server is down: every message of the batch goes back in line.
+                for each in (claim, *held):
+                    outcomes[_settle(each, str(exc))] += 1
+                held = []
+            except Exception as exc:  # one broken message never stops the others
+                outcomes[_settle(claim, describe(exc))] += 1
+                connection.reset()
+            else:
+                outcomes[_settle(claim, None)] += 1
+    finally:
+        connection.close()
     return DeliveryReport(
-        sent=outcomes["sent"], retrying=outcomes["pending"], failed=outcomes["failed"]
+        sent=outcomes["sent"],
+        retrying=outcomes["pending"],
+        failed=outcomes["failed"],
+        released=outcomes["released"],
     )
+
+
+def deliver_all(batch: int) -> DeliveryReport:
+    """Send everything due now, batch after batch (what `flask outbox deliver` does)."""
+    total = DeliveryReport()
+    while (report := deliver(limit=batch)).claimed:
+        total = DeliveryReport(
+            sent=total.sent + report.sent,
+            retrying=total.retrying + report.retrying,
+            failed=total.failed + report.failed,
+        )
+    return total
+
+
+# --- The worker -----------------------------------------------------------------------------
+
+
+class StopFlag:
+    """Set from a signal handler or another thread: a plain attribute, safe at any moment."""
+
+    def __init__(self) -> None:
+        self.requested = False
+
+    def __call__(self) -> bool:
+        return self.requested
+
+    def set(self, *_: object) -> None:
+        self.requested = True
+
+
+class _Listener:
+    """A PostgreSQL connection of its own, LISTENing on the outbox channel."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.conn: psycopg.Connection[TupleRow] | None = None
+
+    def wait(self, timeout: float) -> None:
+        """Until a NOTIFY comes (it fires when a transaction that queued mail commits), or
+        `timeout` seconds pass; a lost connection is opened again at the next wait."""
+        try:
+            if self.conn is None:
+                self.conn = psycopg.connect(self.url, autocommit=True)
+                self.conn.execute(f"LISTEN {CHANNEL}")
+            for _ in self.conn.notifies(timeout=timeout, stop_after=1):
+                pass
+        except psycopg.Error as exc:
+            log.warning("LISTEN %s interrompu (%s) : relevé toutes les %s s", CHANNEL, exc, timeout)
+            self.close()
+            time.sleep(timeout)
+
+    def close(self) -> None:
+        if self.conn is not None:
+            self.conn.close()
+            self.conn = None
+
+
+def work(stop: Callable[[], bool], batch: int = WORKER_BATCH, poll: float | None = None) -> None:
+    """Deliver until `stop()` turns true; the message in hand is finished first.
+
+    On PostgreSQL a NOTIFY wakes the worker as soon as mail is committed, and it looks anyway
+    every LISTEN_TIMEOUT seconds (retries fall due, a notification can be missed); on SQLite
+    it looks every SQLITE_POLL seconds. A database outage is logged and waited out.
+    """
+    engine = db.engine
+    listener = None
+    if engine.dialect.name == "postgresql":
+        listener = _Listener(
+            engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
+        )
+    wait = poll if poll is not None else (LISTEN_TIMEOUT if listener else SQLITE_POLL)
+    log.info(
+        "worker démarré (%s, lots de %s, %s)",
+        engine.dialect.name,
+        batch,
+        f"LISTEN {CHANNEL} et relevé toutes les {wait} s"
+        if listener
+        else f"relevé toutes les {wait} s",
+    )
+    try:
+        while not stop():
+            try:
+                report = deliver(limit=batch, should_stop=stop)
+            except Exception as exc:  # the database is down, say: try again later
+                # First line only: the statement's parameters may hold an address.
+                log.error("envoi interrompu : %s", describe(exc).splitlines()[0])
+                report = DeliveryReport()
+                time.sleep(wait)
+            finally:
+                db.session.remove()
+            if report.claimed:
+                log.info(
+                    "envoyés : %s, à réessayer : %s, en échec : %s, rendus : %s",
+                    report.sent,
+                    report.retrying,
+                    report.failed,
+                    report.released,
+                )
+            if report.claimed == batch or stop():
+                continue  # more may be due at once
+            if listener is not None:
+                listener.wait(wait)
+            else:
+                time.sleep(wait)
+    finally:
+        if listener is not None:
+            listener.close()
+        log.info("worker arrêté")
 
 
 def status_counts() -> tuple[dict[str, int], OutboxMessage | None]:
@@ -264,22 +573,3 @@ def status_counts() -> tuple[dict[str, int], OutboxMessage | None]:
         .limit(1)
     ).first()
     return {str(s): counts.get(s, 0) for s in OutboxStatus}, last_error
-
-
-def init_app(app: Flask) -> None:
-    """After a response is sent, deliver what that request queued."""
-
-    @app.after_request
-    def deliver_after_response(response: Response) -> Response:
-        ids = g.pop("outbox_ids", None)
-        if ids:
-
-            def send() -> None:
-                with app.app_context():
-                    try:
-                        deliver(ids)
-                    except Exception:  # the outbox keeps them for `flask outbox deliver`
-                        app.logger.exception("Immediate delivery failed; left in the outbox")
-
-            response.call_on_close(send)
-        return response

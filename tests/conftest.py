@@ -161,7 +161,8 @@ def database_url(
 
 
 class ServerLikeClient(FlaskClient):
-    """Closes each response, as a WSGI server does, so that call_on_close work runs."""
+    """Closes each response, as a WSGI server does: a download releases its temporary file,
+    and anything left for after the response (call_on_close) runs, so a test can see it."""
 
     def open(self, *args: Any, **kwargs: Any) -> Any:
         kwargs.setdefault("buffered", True)
@@ -221,25 +222,44 @@ def plain_event() -> Event:
 
 
 class SMTPServer:
-    """aiosmtpd on 127.0.0.1, keeping every message it receives; can stop and start again."""
+    """aiosmtpd on 127.0.0.1, keeping every message it receives; can stop and start again.
+    It offers SMTPUTF8, as common servers do, unless `smtputf8=False` (aiosmtpd's default)."""
 
-    def __init__(self) -> None:
+    def __init__(self, smtputf8: bool = True) -> None:
         with socket.socket() as probe:
             probe.bind(("127.0.0.1", 0))
             self.port = probe.getsockname()[1]
-        self.messages: list[email.message.EmailMessage] = []
+        self.smtputf8 = smtputf8
+        self.messages: list[email.message.EmailMessage] = []  # accepted
+        self.envelopes: list[Any] = []  # of those: recipients (rcpt_tos) and MAIL FROM options
+        self.received: list[email.message.EmailMessage] = []  # every DATA, refused ones too
+        self.refuse = 0  # answer a temporary error to the next N messages
+        self.hang_up = 0  # close the connection instead of answering the next N messages
+        self.on_data: Callable[[Any], None] | None = None  # called with the session's server
         self.controller: Any = None
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
-        self.messages.append(
-            email.message_from_bytes(envelope.content, policy=email.policy.default)  # type: ignore[arg-type]
-        )
+        message = email.message_from_bytes(envelope.content, policy=email.policy.default)  # type: ignore[arg-type]
+        self.received.append(message)
+        if self.on_data is not None:
+            self.on_data(server)
+        if self.hang_up:
+            self.hang_up -= 1
+            server.transport.close()
+            return "421 4.3.0 Closing"
+        if self.refuse:
+            self.refuse -= 1
+            return "451 4.3.0 Try again later"
+        self.envelopes.append(envelope)
+        self.messages.append(message)
         return "250 Message accepted for delivery"
 
     def start(self) -> None:
         from aiosmtpd.controller import Controller
 
-        self.controller = Controller(self, hostname="127.0.0.1", port=self.port)
+        self.controller = Controller(
+            self, hostname="127.0.0.1", port=self.port, enable_SMTPUTF8=self.smtputf8
+        )
         self.controller.start()
 
     def stop(self) -> None:
@@ -267,6 +287,41 @@ def smtp_config(smtp: SMTPServer) -> dict[str, Any]:
         "MAIL_PORT": smtp.port,
         "MAIL_TIMEOUT": 2,
     }
+
+
+class SilentSMTPServer:
+    """A socket on loopback that accepts connections and never says a word, as a hung SMTP
+    server does. The kernel completes each connection; `connections()` counts them all."""
+
+    def __init__(self) -> None:
+        self.socket = socket.create_server(("127.0.0.1", 0), backlog=16)
+        self.port: int = self.socket.getsockname()[1]
+        self.accepted: list[socket.socket] = []
+
+    def connections(self) -> int:
+        """Every connection made so far, taken from the listen queue without waiting."""
+        self.socket.setblocking(False)
+        while True:
+            try:
+                self.accepted.append(self.socket.accept()[0])
+            except BlockingIOError:
+                return len(self.accepted)
+
+    def close(self) -> None:
+        """Closing ends every connection: a client still waiting reads end of file."""
+        if self.socket.fileno() == -1:
+            return
+        self.connections()
+        for conn in self.accepted:
+            conn.close()
+        self.socket.close()
+
+
+@pytest.fixture
+def silent_smtp() -> Iterator[SilentSMTPServer]:
+    server = SilentSMTPServer()
+    yield server
+    server.close()
 
 
 # --- Signed-in clients ---------------------------------------------------------------------

@@ -5,11 +5,10 @@ from __future__ import annotations
 import email
 import email.policy
 import os
-import socket
 import subprocess
 import sys
 import threading
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
@@ -24,6 +23,7 @@ from registration.db import transaction
 from registration.extensions import db
 from registration.models import OutboxStatus, Registration, Status
 
+from .conftest import SMTPServer
 from .factories import (
     form_data,
     make_record,
@@ -65,8 +65,8 @@ def ics_of(message: EmailMessage) -> icalendar.Calendar:
 def queue(
     app: Flask, event: Event, kind: str, rows: list[Registration] | None = None, **fields: Any
 ) -> list[Registration]:
-    """Queue a message of `kind` about each registration (one new one by default), outside
-    any request: nothing is sent until something delivers."""
+    """Queue a message of `kind` about each registration (one new one by default): nothing is
+    sent until something delivers."""
     if rows is None:
         rows = [make_registration(app, event, **fields)]
     with app.app_context(), transaction() as session:
@@ -76,8 +76,9 @@ def queue(
 
 
 def deliver(app: Flask) -> mail.DeliveryReport:
+    """What the outbox worker does in the background: send everything due."""
     with app.app_context():
-        return mail.deliver()
+        return mail.deliver_all(batch=100)
 
 
 def manage_path(app: Flask, event: Event, registration: Registration) -> str:
@@ -98,6 +99,7 @@ def test_confirmation_request_arrives_with_headers_both_parts_and_a_working_link
 ):
     client = mail_app.test_client()
     client.post(register_url(event), data=form_data())
+    assert deliver(mail_app).sent == 1
     [message] = smtp.messages
     assert message["From"] == "Inscriptions DINUM <ne-pas-repondre@numerique.gouv.fr>"
     assert message["To"] == "camille.durand@numerique.gouv.fr"
@@ -151,7 +153,9 @@ def test_the_plain_event_mail_is_signed_by_its_own_organiser(mail_app, smtp, pla
 def test_the_confirmation_carries_a_calendar_invite(mail_app, smtp, event):
     client = mail_app.test_client()
     client.post(register_url(event), data=form_data())
+    deliver(mail_app)
     client.post(link_in(smtp.messages[0], "/confirmer/"))
+    deliver(mail_app)
     [confirmed] = smtp.of_kind("Inscription confirmée")
     calendar = ics_of(confirmed)
     [entry] = calendar.walk("VEVENT")
@@ -234,6 +238,7 @@ def test_links_are_on_the_public_address_whatever_host_the_request_came_to(
     app = make_app(**smtp_config, PUBLIC_BASE_URL="https://evenements.example.gouv.fr")
     client = app.test_client()
     client.post(register_url(event), data=form_data(), base_url="http://10.0.0.7:8000")
+    deliver(app)
     [message] = smtp.messages
     assert all(
         link.startswith("https://evenements.example.gouv.fr/") for link in all_links(message)
@@ -268,6 +273,7 @@ def test_cancelling_moves_the_waiting_list_up_and_sends_both_messages(mail_app, 
     confirm_page = client.get(manage + "/annuler").get_data(as_text=True)
     assert "Oui, annuler mon inscription" in confirm_page
     assert client.post(manage + "/annuler").status_code == 302
+    deliver(mail_app)
     rows = registrations(mail_app)
     assert [(r.id, r.status) for r in rows] == [
         (first.id, Status.CANCELLED),
@@ -287,6 +293,7 @@ def test_duplicate_registration_sends_a_reminder_of_the_existing_one(mail_app, s
         mail_app, event, status=Status.PENDING, email="camille.durand@numerique.gouv.fr"
     )
     mail_app.test_client().post(register_url(event), data=form_data())
+    deliver(mail_app)
     [reminder] = smtp.of_kind("Rappel de votre inscription")
     assert "Vous êtes déjà inscrit" in text_of(reminder)
     assert len(registrations(mail_app)) == 1
@@ -327,14 +334,29 @@ def test_no_reminder_once_the_event_has_started(mail_app, smtp, event):
 # --- Outages and retries -------------------------------------------------------------------
 
 
-def test_smtp_down_keeps_the_registration_and_delivers_once_later(
-    make_app, smtp, smtp_config, event
-):
+def test_a_web_request_never_talks_to_smtp_even_to_a_silent_server(make_app, silent_smtp, event):
+    """A server that accepts connections and never answers (it made a page take 11.8 s when
+    mail went out after each response). The test client closes responses as a WSGI server
+    does, so after-response work would run: the server must see no connection at all."""
+    app = make_app(
+        MAIL_BACKEND="smtp", MAIL_SERVER="127.0.0.1", MAIL_PORT=silent_smtp.port, MAIL_TIMEOUT=1
+    )
+    client = app.test_client()
+    assert client.get(f"/agenda/{event.slug}/").status_code == 200
+    response = client.post(register_url(event), data=form_data())
+    assert response.status_code == 302
+    assert silent_smtp.connections() == 0
+    [stored] = outbox(app)
+    assert stored.status == OutboxStatus.PENDING and stored.attempts == 0
+    assert registrations(app)[0].email == "camille.durand@numerique.gouv.fr"
+
+
+def test_smtp_down_keeps_the_message_and_delivers_it_once_later(make_app, smtp, smtp_config, event):
     app = make_app(**smtp_config)
     smtp.stop()
     response = app.test_client().post(register_url(event), data=form_data())
     assert response.status_code == 302
-    assert len(registrations(app)) == 1
+    assert deliver(app) == mail.DeliveryReport(retrying=1)
     [stored] = outbox(app)
     assert stored.status == OutboxStatus.PENDING and "Connection refused" in stored.last_error
 
@@ -348,29 +370,26 @@ def test_smtp_down_keeps_the_registration_and_delivers_once_later(
     assert outbox(app)[0].status == OutboxStatus.SENT
 
 
-def test_a_silent_smtp_server_times_out_instead_of_hanging_the_request(make_app, event):
-    """A server that accepts the connection and never says hello: MAIL_TIMEOUT ends the wait.
-
-    Without a timeout the wait would last until the listening socket is closed (after 10 s
-    here), and the error would then be a reset connection, not a timeout: the test fails.
-    """
-    silent = socket.create_server(("127.0.0.1", 0))  # never accepts, never answers
-    port = silent.getsockname()[1]
-    closer = threading.Timer(10, silent.close)
+def test_a_silent_smtp_server_times_out_and_the_batch_waits_for_later(make_app, silent_smtp, event):
+    """MAIL_TIMEOUT ends the wait for the greeting. Without a timeout the wait would last until
+    the server closes the connection (after 10 s here), and the error would then be a closed
+    connection, not a timeout: the test fails."""
+    app = make_app(
+        MAIL_BACKEND="smtp", MAIL_SERVER="127.0.0.1", MAIL_PORT=silent_smtp.port, MAIL_TIMEOUT=0.2
+    )
+    queue_many(app, event, 3)
+    closer = threading.Timer(10, silent_smtp.close)
     closer.start()
     try:
-        app = make_app(
-            MAIL_BACKEND="smtp", MAIL_SERVER="127.0.0.1", MAIL_PORT=port, MAIL_TIMEOUT=0.2
-        )
-        response = app.test_client().post(register_url(event), data=form_data())
+        report = deliver(app)
     finally:
         closer.cancel()
         closer.join()
-        silent.close()
-    assert response.status_code == 302
-    [stored] = outbox(app)
-    assert stored.status == OutboxStatus.PENDING
-    assert "timed out" in stored.last_error, stored.last_error
+    assert report == mail.DeliveryReport(retrying=3)
+    assert silent_smtp.connections() == 1  # one try for the whole batch, not one a message
+    for stored in outbox(app):
+        assert stored.status == OutboxStatus.PENDING
+        assert "timed out" in stored.last_error, stored.last_error
 
 
 def test_messages_that_keep_failing_end_up_failed_with_their_error(
@@ -393,31 +412,212 @@ def test_messages_that_keep_failing_end_up_failed_with_their_error(
     assert "en attente : 0" in status
 
 
-def test_a_claim_left_by_a_dead_deliverer_is_taken_over_later(mail_app, smtp, event):
+# --- Addresses with a UTF-8 local part -----------------------------------------------------
+
+UTF8_ADDRESS = "é1@numerique.gouv.fr"
+
+
+def queue_utf8_then_plain(app: Flask, event: Event) -> None:
+    """The bad one first: the good one after it, in the same batch, must still go."""
+    rows = [
+        make_registration(app, event, status=Status.PENDING, email=UTF8_ADDRESS),
+        make_registration(app, event, status=Status.PENDING, email="ok@numerique.gouv.fr"),
+    ]
+    queue(app, event, "confirm_address", rows)
+
+
+def test_a_utf8_local_part_goes_out_with_smtputf8_where_the_server_offers_it(mail_app, smtp, event):
+    queue_utf8_then_plain(mail_app, event)
+    assert deliver(mail_app) == mail.DeliveryReport(sent=2)
+    first, second = smtp.envelopes
+    assert first.rcpt_tos == [UTF8_ADDRESS]
+    assert "SMTPUTF8" in first.mail_options
+    assert second.rcpt_tos == ["ok@numerique.gouv.fr"]
+    assert [m["To"] for m in smtp.messages] == [UTF8_ADDRESS, "ok@numerique.gouv.fr"]
+    assert smtp.messages[0]["Subject"] == f"Confirmez votre inscription : {TITLE}"
+    assert {m.status for m in outbox(mail_app)} == {OutboxStatus.SENT}
+
+
+@pytest.fixture
+def ascii_smtp():
+    server = SMTPServer(smtputf8=False)
+    server.start()
+    yield server
+    server.stop()
+
+
+def test_a_utf8_local_part_fails_at_once_with_a_reason_where_the_server_lacks_smtputf8(
+    make_app, ascii_smtp, event
+):
+    app = make_app(MAIL_BACKEND="smtp", MAIL_SERVER="127.0.0.1", MAIL_PORT=ascii_smtp.port)
+    queue_utf8_then_plain(app, event)
+    assert deliver(app) == mail.DeliveryReport(sent=1, failed=1)
+    assert [e.rcpt_tos for e in ascii_smtp.envelopes] == [["ok@numerique.gouv.fr"]]
+    bad, good = outbox(app)
+    assert bad.status == OutboxStatus.FAILED and bad.attempts == 1
+    assert bad.last_error == mail.SMTPUTF8_REFUSED
+    assert "SMTPUTF8" in bad.last_error and "non ASCII" in bad.last_error
+    assert good.status == OutboxStatus.SENT
+
+
+def test_accents_in_the_sender_name_or_the_domain_need_no_smtputf8(make_app, ascii_smtp, event):
+    """Only a local part beyond ASCII does: a display name is encoded in the header, and an
+    internationalised domain goes as IDNA."""
+    app = make_app(
+        MAIL_BACKEND="smtp",
+        MAIL_SERVER="127.0.0.1",
+        MAIL_PORT=ascii_smtp.port,
+        MAIL_DEFAULT_SENDER="Ministère de l’Économie <ne-pas-repondre@economie.gouv.fr>",
+    )
+    queue(app, event, "confirm_address", status=Status.PENDING, email="agent@économie.gouv.fr")
+    assert deliver(app) == mail.DeliveryReport(sent=1)
+    [envelope] = ascii_smtp.envelopes
+    assert envelope.rcpt_tos == ["agent@xn--conomie-9xa.gouv.fr"]
+    assert "SMTPUTF8" not in envelope.mail_options
+    [message] = ascii_smtp.messages
+    assert message["From"] == "Ministère de l’Économie <ne-pas-repondre@economie.gouv.fr>"
+
+
+def test_the_file_backend_writes_a_utf8_local_part_too(app, event):
+    queue_utf8_then_plain(app, event)
+    assert deliver(app) == mail.DeliveryReport(sent=2)
+    paths = sorted(Path(app.config["MAIL_FILE_DIR"]).glob("*.eml"))
+    messages = [
+        email.message_from_bytes(p.read_bytes(), policy=email.policy.default) for p in paths
+    ]
+    assert [m["To"] for m in messages] == [UTF8_ADDRESS, "ok@numerique.gouv.fr"]
+
+
+def test_an_unexpected_error_on_one_message_settles_it_and_the_batch_goes_on(
+    mail_app, smtp, event, monkeypatch
+):
+    queue_many(mail_app, event, 3)
+    as_email = mail.as_email
+
+    def broken_for_the_first(claim: mail.Claim) -> EmailMessage:
+        if claim.recipient == "p0@numerique.gouv.fr":
+            raise RuntimeError("gabarit cassé")
+        return as_email(claim)
+
+    monkeypatch.setattr(mail, "as_email", broken_for_the_first)
+    assert deliver(mail_app) == mail.DeliveryReport(sent=2, retrying=1)
+    broken, *others = outbox(mail_app)
+    assert broken.status == OutboxStatus.PENDING
+    assert broken.last_error == "RuntimeError: gabarit cassé"
+    assert [m.status for m in others] == [OutboxStatus.SENT, OutboxStatus.SENT]
+    assert sorted(m["To"] for m in smtp.messages) == [
+        "p1@numerique.gouv.fr",
+        "p2@numerique.gouv.fr",
+    ]
+
+
+def test_a_message_that_breaks_the_connection_does_not_stop_the_next(mail_app, smtp, event):
+    """The server hangs up while the first message is sent: a new connection takes the next."""
+    queue_many(mail_app, event, 2)
+    smtp.hang_up = 1
+    report = deliver(mail_app)
+    assert report == mail.DeliveryReport(sent=1, retrying=1)
+    first, second = outbox(mail_app)
+    assert first.status == OutboxStatus.PENDING
+    assert first.last_error.startswith("SMTPServerDisconnected"), first.last_error
+    assert second.status == OutboxStatus.SENT
+    assert [m["To"] for m in smtp.messages] == ["p1@numerique.gouv.fr"]
+
+
+# --- Claims, retries and the Message-ID ----------------------------------------------------
+
+
+def test_a_claim_left_by_a_dead_deliverer_is_taken_back_after_a_minute(mail_app, smtp, event):
     queue(mail_app, event, "confirm_address", status=Status.PENDING)
     set_now(mail_app, "2023-05-20T10:02:00+02:00")
     with mail_app.app_context():
-        [_] = mail._claim(None, 10)  # a deliverer claims, then dies before sending
+        [_] = mail._claim(10)  # a deliverer claims, then dies before sending
     assert outbox(mail_app)[0].status == OutboxStatus.SENDING
-    set_now(mail_app, "2023-05-20T10:10:00+02:00")
-    assert deliver(mail_app) == mail.DeliveryReport()  # still within the claim's lease
+    set_now(mail_app, "2023-05-20T10:02:59+02:00")
+    assert deliver(mail_app) == mail.DeliveryReport()  # a fresh claim is left alone
     assert smtp.messages == []
-    set_now(mail_app, "2023-05-20T10:13:00+02:00")
+    set_now(mail_app, "2023-05-20T10:03:01+02:00")
     assert deliver(mail_app).sent == 1
     assert len(smtp.messages) == 1
     assert outbox(mail_app)[0].attempts == 2
 
 
-def test_a_retry_keeps_the_message_id(make_app, smtp, smtp_config, event):
-    app = make_app(**smtp_config)
-    smtp.stop()
-    queue(app, event, "confirm_address", status=Status.PENDING)
-    deliver(app)
-    smtp.start()
-    set_now(app, "2023-05-20T10:05:00+02:00")
-    assert deliver(app).sent == 1
-    [message] = smtp.messages
-    assert message["Message-ID"] == outbox(app)[0].message_id
+def test_a_live_deliverer_renews_its_claims_so_none_is_taken_back(mail_app, smtp, event):
+    """Each send takes 50 s of the test's clock: the batch takes longer than STALE_CLAIM, yet
+    no message is sent under a claim older than that (which another could have taken back)."""
+    queue_many(mail_app, event, 3)
+
+    def slow_send(_server: object) -> None:
+        now = mail_app.config["FROZEN_NOW"]
+        mail_app.config["FROZEN_NOW"] = now + timedelta(seconds=50)
+
+    smtp.on_data = slow_send
+    with mail_app.app_context():
+        report = mail.deliver(limit=3)
+    assert report == mail.DeliveryReport(sent=3)
+    rows = outbox(mail_app)
+    assert [r.status for r in rows] == [OutboxStatus.SENT] * 3
+    assert rows[2].sent_at - rows[0].claimed_at > mail.STALE_CLAIM  # the batch took long
+    for row in rows:
+        assert row.sent_at - row.claimed_at < mail.STALE_CLAIM
+        assert row.attempts == 1
+    assert len(smtp.messages) == 3
+
+
+def test_a_claim_taken_back_by_another_is_neither_sent_nor_settled(mail_app, smtp, event):
+    queue_many(mail_app, event, 2)
+    with mail_app.app_context():
+        mine = mail._claim(2)
+    set_now(mail_app, "2023-05-20T10:01:30+02:00")
+    with mail_app.app_context():
+        [theirs] = mail._claim(1)  # the first claim looked dead to another deliverer
+        assert theirs.id == mine[0].id and theirs.attempts == 2
+        assert [c.id for c in mail._renew(mine)] == [mine[1].id]
+        mail._settle(mine[0], None)  # a late mark from the first deliverer changes nothing
+    first = outbox(mail_app)[0]
+    assert first.status == OutboxStatus.SENDING and first.attempts == 2
+    assert first.sent_at is None and smtp.messages == []
+
+
+def test_a_retry_reaches_the_server_with_the_same_message_id(mail_app, smtp, event):
+    """The server takes the first attempt's DATA and answers a temporary error: the retry it
+    receives later carries the very same Message-ID."""
+    queue(mail_app, event, "confirm_address", status=Status.PENDING)
+    smtp.refuse = 1
+    assert deliver(mail_app) == mail.DeliveryReport(retrying=1)
+    set_now(mail_app, "2023-05-20T10:05:00+02:00")
+    assert deliver(mail_app) == mail.DeliveryReport(sent=1)
+    first, retry = smtp.received
+    assert first["Message-ID"] == retry["Message-ID"] == outbox(mail_app)[0].message_id
+    assert outbox(mail_app)[0].attempts == 2
+
+
+def test_a_message_sent_by_a_deliverer_that_died_goes_again_with_the_same_message_id(
+    mail_app, smtp, event
+):
+    """At least once: the send happened, the mark did not; the copy can be told a duplicate."""
+    queue(mail_app, event, "confirm_address", status=Status.PENDING)
+    with mail_app.app_context():
+        [claim] = mail._claim(10)
+        connection = mail.SMTPConnection()
+        connection.send(mail.as_email(claim))  # ...and the deliverer dies here
+        connection.close()
+    set_now(mail_app, "2023-05-20T10:01:01+02:00")
+    assert deliver(mail_app).sent == 1
+    first, again = smtp.messages
+    assert first["Message-ID"] == again["Message-ID"] == claim.message_id
+
+
+def test_stopping_finishes_the_message_in_hand_and_gives_the_others_back(mail_app, smtp, event):
+    queue_many(mail_app, event, 3)
+    stop = mail.StopFlag()
+    smtp.on_data = stop.set  # the stop request comes while the first message is sent
+    with mail_app.app_context():
+        report = mail.deliver(limit=3, should_stop=stop)
+    assert report == mail.DeliveryReport(sent=1, released=2)
+    sent, *given_back = outbox(mail_app)
+    assert sent.status == OutboxStatus.SENT
+    assert [(m.status, m.attempts) for m in given_back] == [(OutboxStatus.PENDING, 0)] * 2
 
 
 # --- Two deliverers at once ----------------------------------------------------------------
@@ -490,6 +690,7 @@ def test_two_outbox_deliver_commands_at_once_send_each_message_once(
 
 def test_dev_backend_writes_eml_files(app, event):
     app.test_client().post(register_url(event), data=form_data())
+    assert deliver(app).sent == 1
     [path] = list(Path(app.config["MAIL_FILE_DIR"]).glob("*.eml"))
     assert "confirm_address" in path.name
     assert b"Subject: =?utf-8?" in path.read_bytes() or b"Subject:" in path.read_bytes()

@@ -145,7 +145,7 @@ def sign_in_sheet(event: Event, actor: str) -> list[Registration]:
 
 
 def retry_message(message_id: int, actor: str) -> bool:
-    """Put a failed message back in line, to be sent after the response; False if not failed."""
+    """Put a failed message back in line for the outbox worker; False if it had not failed."""
     with transaction() as session:
         result = session.execute(
             update(OutboxMessage)
@@ -155,7 +155,7 @@ def retry_message(message_id: int, actor: str) -> bool:
         if not result.rowcount:  # type: ignore[attr-defined]
             return False
         audit(session, actor, "retry-message", details=f"message {message_id}")
-    mail.deliver_after_response(message_id)
+        mail.notify(session)
     return True
 
 

@@ -37,12 +37,8 @@ def browser() -> Iterator[Browser]:
 
 
 class LiveServer:
-    """The app served by werkzeug on a free loopback port, in a daemon thread, with the
-    outbox delivered every tenth of a second, as `flask outbox deliver` does in production.
-
-    Werkzeug skips a response's close() when the browser resets the connection after a
-    redirect, and with it the delivery queued for after the response: the outbox catches up.
-    """
+    """The app served by werkzeug on a free loopback port, in a daemon thread, beside the
+    outbox worker's own loop (`flask outbox worker`), polling every tenth of a second."""
 
     def __init__(self, app: Flask) -> None:
         self.app = app
@@ -50,15 +46,13 @@ class LiveServer:
         self.url = f"http://127.0.0.1:{self.server.server_port}"
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self.thread.start()
-        self.stopping = threading.Event()
+        self.stopping = mail.StopFlag()
         self.outbox = threading.Thread(target=self.deliver_outbox, daemon=True)
         self.outbox.start()
 
     def deliver_outbox(self) -> None:
-        while not self.stopping.wait(0.1):
-            with self.app.app_context():
-                mail.deliver()
-                db.session.remove()
+        with self.app.app_context():
+            mail.work(self.stopping, poll=0.1)
 
     def stop(self) -> None:
         self.stopping.set()

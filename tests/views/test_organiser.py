@@ -342,6 +342,9 @@ def test_failed_messages_show_with_their_error_and_can_be_retried(
     response = client.post(f"/organisation/courriels/{message.id}/renvoyer")
     assert response.status_code == 302
     assert response.headers["Location"] == "/organisation/courriels"
+    assert smtp.messages == []  # the request only puts it back in line
+    with app.app_context():
+        assert mail.deliver().sent == 1  # what the outbox worker does next
     [sent] = outbox(app)
     assert sent.status == OutboxStatus.SENT and sent.attempts == 1
     assert len(smtp.messages) == 1
