@@ -101,11 +101,11 @@ def load(
         config["SQLALCHEMY_DATABASE_URI"] = config["SQLALCHEMY_DATABASE_URI"].replace(
             "postgresql://", "postgresql+psycopg://", 1
         )
-    config.update(_operations(env))
+    config.update(_operations(env, app_env))
     return config
 
 
-def _operations(env: dict[str, str]) -> dict[str, Any]:
+def _operations(env: dict[str, str], app_env: str) -> dict[str, Any]:
     """Logs, and what a dead Redis or database may cost a request."""
     log_format = env.get("LOG_FORMAT", "").strip().lower()
     if log_format not in {"", "json", "text"}:
@@ -114,7 +114,9 @@ def _operations(env: dict[str, str]) -> dict[str, Any]:
     config: dict[str, Any] = {
         # json or text; empty: json in production, text elsewhere
         "LOG_FORMAT": log_format,
-        "LOG_LEVEL": env.get("LOG_LEVEL", "").strip().upper() or "INFO",
+        # the tests keep quiet unless asked: a line per request would bury their failures
+        "LOG_LEVEL": env.get("LOG_LEVEL", "").strip().upper()
+        or ("WARNING" if app_env == "test" else "INFO"),
         # Redis down: each process counts in its own memory meanwhile, with a warning,
         # rather than answer 500; Redis is tried again now and then.
         "RATELIMIT_IN_MEMORY_FALLBACK_ENABLED": True,

@@ -40,7 +40,7 @@ def request_lines(lines: list[dict]) -> list[dict]:
 
 @pytest.fixture
 def json_app(make_app):
-    return make_app(LOG_FORMAT="json")
+    return make_app(LOG_FORMAT="json", LOG_LEVEL="INFO")
 
 
 def test_one_json_line_per_request(json_app, event, capsys):
@@ -173,7 +173,7 @@ def test_the_development_server_access_line_is_dropped(json_app, capsys):
 
 
 def test_readable_text_in_development(make_app, event, capsys):
-    app = make_app(APP_ENV="development")
+    app = make_app(APP_ENV="development", LOG_LEVEL="INFO")
     capsys.readouterr()
     app.test_client().get(event.url, headers={"X-Request-ID": "dev-12345678"})
     [line] = [x for x in capsys.readouterr().err.splitlines() if "registration.request" in x]
@@ -187,3 +187,10 @@ def test_json_by_default_in_production_only():
     assert not logs.use_json("development")
     assert not logs.use_json("production", "text")
     assert logs.use_json("test", load({"APP_ENV": "test", "LOG_FORMAT": "JSON"})["LOG_FORMAT"])
+
+
+def test_info_lines_outside_the_tests():
+    assert load({"APP_ENV": "production", "SECRET_KEY": "x"})["LOG_LEVEL"] == "INFO"
+    assert load({"APP_ENV": "development"})["LOG_LEVEL"] == "INFO"
+    assert load({"APP_ENV": "test"})["LOG_LEVEL"] == "WARNING"
+    assert load({"APP_ENV": "test", "LOG_LEVEL": "debug"})["LOG_LEVEL"] == "DEBUG"
