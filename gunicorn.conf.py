@@ -34,7 +34,8 @@ max_requests_jitter = int(env("GUNICORN_MAX_REQUESTS_JITTER", "100"))
 forwarded_allow_ips = env("FORWARDED_ALLOW_IPS", "127.0.0.1,::1")
 
 # No preload: each worker builds its own app after the fork, so no database or Redis
-# connection is ever shared between processes (nothing to dispose in post_fork).
+# connection is ever shared between processes (nothing to dispose in post_fork). The master
+# only imports the package (for the log handler): its modules are shared with the workers.
 preload_app = False
 # The heartbeat file in memory: a slow disk must not get healthy workers killed.
 worker_tmp_dir = "/dev/shm" if Path("/dev/shm").is_dir() else None

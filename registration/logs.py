@@ -27,6 +27,10 @@ VALID_REQUEST_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{7,127}")
 # The local part as people write it (letters, digits, . _ + -; any script); %40 is an
 # encoded @. What an exotic character leaves before the match is never the whole address.
 EMAIL = re.compile(r"(?P<first>[\w+-])[\w.+-]*(?:@|%40)(?P<domain>[\w-]+(?:\.[\w-]+)+)")
+# Outside the application (gunicorn's "Error handling request <uri>"), a path may still
+# carry a token or a query string.
+TOKEN_IN_PATH = re.compile(r"/(confirmer|mon-inscription)/[\w.-]+")
+QUERY_STRING = re.compile(r"(/[^\s?\"']*)\?[^\s\"']+")
 # The attributes every LogRecord has: the others are the `extra` fields of a line.
 STANDARD_ATTRIBUTES = frozenset(vars(logging.makeLogRecord({}))) | {"message", "asctime"}
 REQUEST_LOGGER = logging.getLogger("registration.request")
@@ -35,6 +39,12 @@ REQUEST_LOGGER = logging.getLogger("registration.request")
 def mask_emails(text: str) -> str:
     """`prenom.nom@numerique.gouv.fr` -> `p***@numerique.gouv.fr`."""
     return EMAIL.sub(lambda m: f"{m['first']}***@{m['domain']}", text)
+
+
+def mask(text: str) -> str:
+    """E-mail addresses masked; tokens in paths and query strings taken out."""
+    text = TOKEN_IN_PATH.sub(r"/\1/<token>", text)
+    return mask_emails(QUERY_STRING.sub(r"\1?<query>", text))
 
 
 def use_json(app_env: str, log_format: str = "") -> bool:
@@ -52,12 +62,12 @@ class RequestContextFilter(logging.Filter):
         if has_request_context() and request.url_rule is not None and request.path != "/":
             # Flask's own "Exception on <path>" names the path, which may hold a token.
             message = message.replace(request.path, request.url_rule.rule)
-        record.msg, record.args = mask_emails(message), None
+        record.msg, record.args = mask(message), None
         if record.exc_info and not record.exc_text:
             record.exc_text = logging.Formatter().formatException(record.exc_info)
         if record.exc_text:
             # A database error quotes the row it refused, an address included.
-            record.exc_text = mask_emails(record.exc_text)
+            record.exc_text = mask(record.exc_text)
         return True
 
 

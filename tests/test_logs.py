@@ -163,6 +163,18 @@ def test_any_logger_is_masked_and_its_arguments_too(json_app, capsys):
     assert f"ValueError: bad {MASKED}" in second["exception"]
 
 
+def test_paths_outside_the_application_lose_their_token_and_query(json_app, capsys):
+    """gunicorn names the request it failed on, outside any Flask request."""
+    uri = f"/agenda/a/mon-inscription/Ab1.cD2-eF3?email={EMAIL}"
+    logging.getLogger("gunicorn.error").error("Error handling request %s", uri)
+    [line] = json_lines(capsys.readouterr().err)
+    assert line["message"] == "Error handling request /agenda/a/mon-inscription/<token>?<query>"
+    assert (
+        logs.mask("/inscription/confirmer/x.y.z, puis ?")
+        == "/inscription/confirmer/<token>, puis ?"
+    )
+
+
 def test_the_development_server_access_line_is_dropped(json_app, capsys):
     """werkzeug's own request line holds the query string: the app writes its own instead."""
     werkzeug = logging.getLogger("werkzeug")
