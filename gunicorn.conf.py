@@ -21,13 +21,14 @@ workers = int(env("WEB_CONCURRENCY") or 2 * multiprocessing.cpu_count() + 1)
 worker_class = "sync"
 bind = env("GUNICORN_BIND", "127.0.0.1:8000").split(",")
 
-# A request that takes longer is stuck: the worker is killed and replaced. Streaming a large
-# CSV export is the slowest page; it stays well under this.
+# A request that takes longer is taken for stuck: its worker is killed and replaced. Pages
+# answer in milliseconds; a very large CSV export is the one to watch (raise it if needed).
 timeout = int(env("GUNICORN_TIMEOUT", "60"))
-graceful_timeout = int(env("GUNICORN_GRACEFUL_TIMEOUT", "30"))
+# On stop or reload, requests under way get this long to finish.
+graceful_timeout = 30
 # Replace each worker after about a thousand requests, not all at once, against slow leaks.
-max_requests = int(env("GUNICORN_MAX_REQUESTS", "1000"))
-max_requests_jitter = int(env("GUNICORN_MAX_REQUESTS_JITTER", "100"))
+max_requests = 1000
+max_requests_jitter = 100
 
 # The reverse proxy's address: only it may say the request came over HTTPS
 # (X-Forwarded-Proto). The client's address for rate limits is TRUSTED_PROXIES' business.
@@ -40,12 +41,12 @@ preload_app = False
 # The heartbeat file in memory: a slow disk must not get healthy workers killed.
 worker_tmp_dir = "/dev/shm" if Path("/dev/shm").is_dir() else None
 # gunicornc's control socket is one path per user ($HOME/.gunicorn/gunicorn.ctl): two
-# instances on one machine would fight over it. Give each its own path to use it.
+# instances on one machine would fight over it. Off, unless given a path of its own.
 if env("GUNICORN_CONTROL_SOCKET"):
     control_socket = env("GUNICORN_CONTROL_SOCKET")
 else:
     control_socket_disable = True
-proc_name = env("GUNICORN_PROC_NAME", "inscriptions")
+proc_name = "inscriptions"
 
 # Logs on stderr; no access log: the application writes its own line for each request,
 # without the query string. In JSON where the application logs JSON.
