@@ -11,7 +11,7 @@ from flask.typing import ResponseReturnValue
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from . import config as settings
-from . import content
+from . import content, logs
 from .db import configure_sqlite
 from .extensions import csrf, db, limiter, login_manager, migrate
 from .extensions import mail as flask_mail
@@ -39,6 +39,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     app.config.update(overrides or {})
     Path(app.instance_path).mkdir(exist_ok=True)
 
+    logs.init_app(app)
     check_content(app)
     register_extensions(app)
     register_blueprints(app)
@@ -79,13 +80,13 @@ def register_extensions(app: Flask) -> None:
 
 
 def register_blueprints(app: Flask) -> None:
-    from .views import admin, auth, organiser, public
+    from .views import admin, auth, health, organiser, public
 
     dsfr = Blueprint(
         "dsfr", __name__, static_folder=app.config["DSFR_DIST"], static_url_path="/static/dsfr"
     )
     app.register_blueprint(dsfr)
-    for blueprint in (auth.bp, organiser.bp, admin.bp, public.bp):
+    for blueprint in (health.bp, auth.bp, organiser.bp, admin.bp, public.bp):
         app.register_blueprint(blueprint)
 
 

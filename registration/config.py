@@ -112,4 +112,37 @@ def load(
         config["SQLALCHEMY_DATABASE_URI"] = config["SQLALCHEMY_DATABASE_URI"].replace(
             "postgresql://", "postgresql+psycopg://", 1
         )
+    config.update(_operations(env, app_env))
+    return config
+
+
+def _operations(env: dict[str, str], app_env: str) -> dict[str, Any]:
+    """Logs, and what a dead Redis or database may cost a request."""
+    log_format = env.get("LOG_FORMAT", "").strip().lower()
+    if log_format not in {"", "json", "text"}:
+        raise ConfigError(f"LOG_FORMAT vaut json ou text : {log_format!r}")
+    redis_timeout = float(env.get("RATELIMIT_STORAGE_TIMEOUT", "0.5"))
+    config: dict[str, Any] = {
+        # json or text; empty: json in production, text elsewhere
+        "LOG_FORMAT": log_format,
+        # the tests keep quiet unless asked: a line per request would bury their failures
+        "LOG_LEVEL": env.get("LOG_LEVEL", "").strip().upper()
+        or ("WARNING" if app_env == "test" else "INFO"),
+        # Redis down: each process counts in its own memory meanwhile, with a warning,
+        # rather than answer 500; Redis is tried again now and then.
+        "RATELIMIT_IN_MEMORY_FALLBACK_ENABLED": True,
+        "RATELIMIT_SWALLOW_ERRORS": True,
+        "RATELIMIT_KEY_PREFIX": env.get("RATELIMIT_KEY_PREFIX", "inscriptions"),
+        # Passed to redis.Redis (the memory storage ignores them): a dead Redis costs this.
+        "RATELIMIT_STORAGE_OPTIONS": {
+            "socket_connect_timeout": redis_timeout,
+            "socket_timeout": redis_timeout,
+        },
+    }
+    if env.get("DATABASE_URL", "").startswith("postgresql"):
+        config["SQLALCHEMY_ENGINE_OPTIONS"] = {
+            # a restarted server leaves dead connections in the pool: test them first
+            "pool_pre_ping": True,
+            "connect_args": {"connect_timeout": int(env.get("DATABASE_CONNECT_TIMEOUT", "5"))},
+        }
     return config
