@@ -12,7 +12,8 @@ from dotenv import load_dotenv
 
 from registration.logs import use_json
 
-load_dotenv(Path(__file__).resolve().parent / ".env")
+if not os.environ.get("FLASK_SKIP_DOTENV"):  # as the flask command and wsgi.py do
+    load_dotenv(Path(__file__).resolve().parent / ".env")
 env = os.environ.get
 
 # Sync workers: a worker waiting on PostgreSQL or Redis leaves its core to another one, so

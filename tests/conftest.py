@@ -30,6 +30,8 @@ from registration.extensions import db
 
 # The settings read the environment first: the tests run as the "test" environment.
 os.environ["APP_ENV"] = "test"
+# A developer's .env (created by `make run`) must not reach the commands the tests start.
+os.environ["FLASK_SKIP_DOTENV"] = "1"
 ROOT = Path(__file__).resolve().parent.parent
 CONTENT = Path(__file__).resolve().parent / "fixtures" / "content"
 WITH_QUESTIONS = "atelier-des-communs"  # 100 places, three questions

@@ -224,7 +224,7 @@ def test_two_instances_and_the_worker_keep_every_promise(tmp_path, smtp, live_re
     ports = [free_port(), free_port()]
     instances = [f"http://127.0.0.1:{port}" for port in ports]
     env = {
-        **{k: v for k, v in os.environ.items() if not k.startswith(("GUNICORN", "FLASK"))},
+        **{k: v for k, v in os.environ.items() if not k.startswith(("GUNICORN", "FLASK_APP"))},
         "APP_ENV": "production",
         "SECRET_KEY": secrets.token_hex(16),
         "DATABASE_URL": database,
