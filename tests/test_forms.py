@@ -213,6 +213,10 @@ def test_arbitrary_input_never_breaks_the_form(
         data["accept_privacy"] = privacy
     before = len(registrations(app))
     response = client.post(register_url(event), data=data)
+    if any("\x00" in value for value in [*values.values(), *sujets, website]):
+        # PostgreSQL cannot store a NUL byte: the request is refused before any form runs.
+        assert response.status_code == 400 and len(registrations(app)) == before
+        return
     assert response.status_code in (200, 302)
     if response.status_code == 200:
         assert len(registrations(app)) == before

@@ -63,7 +63,9 @@ def dashboard() -> ResponseReturnValue:
 @bp.get("/<slug>/inscrits")
 def attendees() -> ResponseReturnValue:
     filters = _filters()
-    page = db.paginate(queries.attendee_list(g.event, filters), per_page=50, error_out=False)
+    page = queries.paginate(
+        queries.attendee_list(g.event, filters), request.args.get("page"), per_page=50
+    )
     return render_template(
         "organiser/attendees.html",
         event=g.event,
