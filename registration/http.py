@@ -54,6 +54,8 @@ PRIVATE_ENDPOINTS = frozenset(
 )
 ERROR_PAGES = (400, 403, 404, 405, 413, 429, 500)
 UNAVAILABLE = 503
+# The largest id a URL may carry: PostgreSQL's BIGINT, SQLite's INTEGER (`<int(max=…):id>`).
+ROW_ID_MAX = 2**63 - 1
 RETRY_AFTER_SECONDS = 30
 
 FORM_EXPIRED = (
@@ -170,6 +172,13 @@ def register_errorhandlers(app: Flask) -> None:
     @app.errorhandler(RateLimitExceeded)
     def rate_limited(error: RateLimitExceeded) -> ResponseReturnValue:
         return form_again(error, TOO_MANY)
+
+    @app.errorhandler(sa_exc.DataError)
+    def refused_by_the_database(error: sa_exc.DataError) -> ResponseReturnValue:
+        # A value from the request the database cannot hold (a number out of an INTEGER's
+        # range, say): the request is at fault, not the service.
+        current_app.logger.warning("Donnée refusée par la base : %s", str(error).splitlines()[0])
+        return error_page(400, error)
 
     @app.errorhandler(sa_exc.OperationalError)
     @app.errorhandler(sa_exc.TimeoutError)

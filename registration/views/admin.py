@@ -11,6 +11,7 @@ from ..backoffice import api, queries
 from ..backoffice.forms import AccountForm, CapacityForm, NoticeForm
 from ..extensions import login_manager
 from ..forms import add_error
+from ..http import ROW_ID_MAX
 from ..models import Role
 from ..registrations.exceptions import CapacityTooLow
 from . import load_event_from_slug, staff_event
@@ -100,7 +101,7 @@ def users() -> ResponseReturnValue:
     return render_template("admin/users.html", form=form, users=queries.users())
 
 
-@bp.post("/comptes/<int:user_id>/<any(desactiver, reactiver):action>")
+@bp.post(f"/comptes/<int(max={ROW_ID_MAX}):user_id>/<any(desactiver, reactiver):action>")
 def toggle_user(user_id: int, action: str) -> ResponseReturnValue:
     if user_id == current_user.id:
         flash("Vous ne pouvez pas désactiver votre propre compte.", "error")

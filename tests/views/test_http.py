@@ -9,6 +9,7 @@ import re
 import pytest
 from flask import abort
 
+from registration import config as settings
 from registration import create_app, http, links
 from registration.models import Status
 
@@ -128,6 +129,17 @@ def test_the_agents_own_pages_are_never_stored(app, client, event):
 # --- Request size ---------------------------------------------------------------------------
 
 
+def test_the_size_limits_default_to_a_small_form_and_read_the_environment():
+    defaults = settings.load({"APP_ENV": "test"})
+    assert defaults["MAX_CONTENT_LENGTH"] == 1024 * 1024
+    assert defaults["MAX_FORM_MEMORY_SIZE"] == 64 * 1024
+    assert defaults["MAX_FORM_PARTS"] == 200
+    chosen = settings.load(
+        {"APP_ENV": "test", "MAX_CONTENT_LENGTH": "5000", "MAX_FORM_MEMORY_SIZE": "100"}
+    )
+    assert (chosen["MAX_CONTENT_LENGTH"], chosen["MAX_FORM_MEMORY_SIZE"]) == (5000, 100)
+
+
 def test_a_ten_megabyte_field_answers_a_french_413_and_is_not_echoed(app, client, event):
     assert app.config["MAX_CONTENT_LENGTH"] == 1024 * 1024
     huge = "A" * (10 * 1024 * 1024)
@@ -221,6 +233,22 @@ def test_the_audit_log_past_its_end_shows_its_last_page(app, admin_client, event
     response = admin_client.get("/administration/journal?page=99999999999999999999")
     assert response.status_code == 200
     assert "export" in text_of(response).split('id="journal"')[1]
+
+
+@pytest.mark.parametrize(
+    ("path", "unknown"),
+    [
+        ("/administration/comptes/{}/desactiver", 404),
+        ("/organisation/courriels/{}/renvoyer", 302),  # back to the list, nothing retried
+    ],
+)
+def test_an_id_out_of_range_is_never_a_500(app, admin_client, path, unknown):
+    # Past a 64-bit integer: no route takes it (SQLite raised OverflowError on binding it).
+    assert admin_client.post(path.format("9" * 20)).status_code == 404
+    # Past PostgreSQL's INTEGER: the database refuses the value, the request is at fault.
+    postgres = app.config["SQLALCHEMY_DATABASE_URI"].startswith("postgresql")
+    response = admin_client.post(path.format(3_000_000_000))
+    assert response.status_code == (400 if postgres else unknown)
 
 
 # --- Error pages ----------------------------------------------------------------------------
