@@ -82,7 +82,7 @@ def strict(browser: Browser) -> Iterator[StrictPage]:
 
 
 def test_every_page_keeps_to_the_policy_and_the_dsfr_still_works(
-    live_server_factory, strict, event
+    live_server_factory, strict, event, tmp_path
 ):
     server = live_server_factory(PROPAGATE_EXCEPTIONS=False)
 
@@ -146,6 +146,7 @@ def test_every_page_keeps_to_the_policy_and_the_dsfr_still_works(
     strict.visit(f"{url}/agenda/?q=%00", 400)
     strict.visit(f"{url}/essai-500", 500)
     expect(page.locator("h1")).to_have_text("Erreur inattendue")
+    check_accessibility(page, tmp_path, "500")
     strict.clean()
 
 
