@@ -242,6 +242,9 @@ def test_control_characters_in_names_are_refused(app, event, local, bad):
         register_url(event),
         data=form_data(first_name=f"Ca{bad}mille", email=f"{local}@numerique.gouv.fr"),
     )
+    if "\x00" in bad:  # refused before any form runs: PostgreSQL cannot store it
+        assert response.status_code == 400 and registrations(app) == []
+        return
     assert response.status_code == 200
     assert "caractères non autorisés" in response.get_data(as_text=True)
     assert registrations(app) == []
