@@ -58,6 +58,13 @@ def check_accessibility(page: Page, tmp_path: Path, name: str) -> None:
     assert not report, f"axe-core on {page.url}:\n" + "\n".join(report)
 
 
+def settle(page: Page) -> None:
+    """Let the page finish loading what it asks for (icons come from its style sheets) before
+    the test moves on: the development server leaves a file open when the browser drops the
+    connection of a half-served request, which the test run would report as a leak."""
+    page.wait_for_load_state("networkidle")
+
+
 def wait_for(find: Callable[[], T], what: str) -> T:
     """Poll until `find` returns something truthy: the server sends e-mails once it has
     answered the browser, so they may land a moment after the page shows."""

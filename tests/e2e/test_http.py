@@ -22,7 +22,7 @@ from registration.models import Status
 
 from ..conftest import WITH_QUESTIONS, base_config
 from ..factories import PASSWORD, make_registration, make_user
-from .helpers import check_accessibility, fill_identity, tick
+from .helpers import check_accessibility, fill_identity, settle, tick
 
 pytestmark = pytest.mark.e2e
 
@@ -43,7 +43,7 @@ class StrictPage:
     console: list[str] = field(default_factory=list)
 
     def visit(self, url: str, status: int = 200) -> None:
-        response = self.page.goto(url)
+        response = self.page.goto(url, wait_until="networkidle")
         assert response is not None and response.status == status, (url, response)
         self.page.wait_for_load_state("load")
         self.dsfr_started()
@@ -114,6 +114,7 @@ def test_every_page_keeps_to_the_policy_and_the_dsfr_still_works(
     strict.visit(f"{agenda}/inscription")
     page.get_by_role("button", name="S’inscrire").click()  # the form with its errors
     expect(page.locator("#resume-erreurs")).to_be_visible()
+    settle(page)
     strict.dsfr_started()
     strict.visit(f"{agenda}/inscription/confirmer/{confirm_path}")
     strict.visit(f"{agenda}/mon-inscription/{manage_path}")
@@ -125,6 +126,7 @@ def test_every_page_keeps_to_the_policy_and_the_dsfr_still_works(
     page.get_by_label("Mot de passe").fill(PASSWORD)
     page.get_by_role("button", name="Se connecter").click()
     expect(page.locator("h1")).to_have_text("Espace organisateur")
+    settle(page)
     base = f"{url}/organisation/{WITH_QUESTIONS}"
     for path in ("/", "/inscrits", f"/inscrits/{confirmed.public_id}", "/demandes"):
         strict.visit(base + path)
@@ -179,6 +181,7 @@ def test_the_error_pages_are_french_accessible_and_keep_to_the_policy(
     with page.expect_navigation():
         post_from_the_page(page, "/agenda/", {})
     expect(page.locator("h1")).to_have_text("Méthode non autorisée")
+    settle(page)
     strict.dsfr_started()
     check_accessibility(page, tmp_path, "405")
 
@@ -188,6 +191,7 @@ def test_the_error_pages_are_french_accessible_and_keep_to_the_policy(
     page.get_by_role("button", name="S’inscrire").click()
     expect(page.locator("h1")).to_have_text("Envoi trop volumineux")
     expect(page.locator("#code-erreur")).to_have_text("Erreur 413")
+    settle(page)
     check_accessibility(page, tmp_path, "413")
 
     strict.visit(f"{server.url}/agenda/?q=%00", 400)
@@ -198,10 +202,13 @@ def test_the_error_pages_are_french_accessible_and_keep_to_the_policy(
     page.get_by_label("Adresse e-mail").fill("orga@numerique.gouv.fr")
     page.get_by_label("Mot de passe").fill(PASSWORD)
     page.get_by_role("button", name="Se connecter").click()
+    expect(page.locator("h1")).to_have_text("Espace organisateur")
+    settle(page)
     strict.visit(f"{server.url}/administration/comptes", 403)
     expect(page.locator("h1")).to_have_text("Accès refusé")
     page.get_by_role("link", name="Espace organisateur").last.click()
     expect(page.locator("h1")).to_have_text("Espace organisateur")
+    settle(page)
     strict.clean()
 
 
@@ -239,12 +246,13 @@ def test_the_forms_come_back_with_their_values_after_the_session_expired(
     live_server, page, tmp_path
 ):
     register = f"{live_server.url}/agenda/{WITH_QUESTIONS}/inscription"
-    page.goto(register)
+    page.goto(register, wait_until="networkidle")
     fill_valid(page)
     page.locator("#accessibility_needs").fill("Boucle magnétique")
     page.context.clear_cookies()  # the session, and its CSRF token, are gone
     page.get_by_role("button", name="S’inscrire").click()
     expect(page.locator("main")).to_contain_text("Votre session a expiré")
+    settle(page)
     expect(page.get_by_role("textbox", name="Fonction")).to_have_value("Cheffe de projet")
     expect(page.get_by_label("Adresse e-mail professionnelle")).to_have_value(
         "camille.durand@numerique.gouv.fr"
@@ -255,19 +263,22 @@ def test_the_forms_come_back_with_their_values_after_the_session_expired(
     check_accessibility(page, tmp_path, "formulaire-session-expiree")
     page.get_by_role("button", name="S’inscrire").click()  # with the fresh token
     expect(page.locator("h1")).to_have_text("Vérifiez votre messagerie")
+    settle(page)
 
     make_user(live_server.app, "orga@numerique.gouv.fr", "organiser")
-    page.goto(f"{live_server.url}/connexion")
+    page.goto(f"{live_server.url}/connexion", wait_until="networkidle")
     page.get_by_label("Adresse e-mail").fill("orga@numerique.gouv.fr")
     page.get_by_label("Mot de passe").fill(PASSWORD)
     page.context.clear_cookies()
     page.get_by_role("button", name="Se connecter").click()
     expect(page.locator("main")).to_contain_text("Votre session a expiré")
+    settle(page)
     expect(page.get_by_label("Adresse e-mail")).to_have_value("orga@numerique.gouv.fr")
     expect(page.get_by_label("Mot de passe")).to_have_value("")
     page.get_by_label("Mot de passe").fill(PASSWORD)
     page.get_by_role("button", name="Se connecter").click()
     expect(page.locator("h1")).to_have_text("Espace organisateur")
+    settle(page)
 
 
 def test_a_429_shows_the_registration_form_again(
@@ -275,15 +286,17 @@ def test_a_429_shows_the_registration_form_again(
 ):
     server = live_server_factory(RATELIMIT_ENABLED=True, REGISTRATION_RATE_LIMIT="1 per minute")
     register = f"{server.url}/agenda/{WITH_QUESTIONS}/inscription"
-    page.goto(register)
+    page.goto(register, wait_until="networkidle")
     fill_valid(page)
     page.get_by_role("button", name="S’inscrire").click()
     expect(page.locator("h1")).to_have_text("Vérifiez votre messagerie")
-    page.goto(register)
+    settle(page)
+    page.goto(register, wait_until="networkidle")
     fill_identity(page, "zoe@interieur.gouv.fr")
     tick(page, "Données ouvertes")
     page.get_by_role("button", name="S’inscrire").click()
     expect(page.locator("main")).to_contain_text("Trop de demandes en peu de temps")
+    settle(page)
     expect(page.get_by_label("Adresse e-mail professionnelle")).to_have_value(
         "zoe@interieur.gouv.fr"
     )
