@@ -38,11 +38,13 @@ def load_axe(page: Page) -> None:
     """Add axe-core to the page as a script of the site's own origin, answered by Playwright:
     the Content-Security-Policy (script-src 'self') refuses the inline script that
     `add_script_tag(path=...)` would insert, and no test needs to bypass it."""
-    page.route(
-        f"**{AXE_PATH}", lambda route: route.fulfill(path=AXE, content_type="text/javascript")
-    )
+    pattern = f"**{AXE_PATH}"
+    page.route(pattern, lambda route: route.fulfill(path=AXE, content_type="text/javascript"))
     origin = "{0.scheme}://{0.netloc}".format(urlsplit(page.url))
-    page.add_script_tag(url=origin + AXE_PATH)
+    try:
+        page.add_script_tag(url=origin + AXE_PATH)
+    finally:
+        page.unroute(pattern)  # while a route is set, the page loads without the browser's cache
 
 
 def check_accessibility(page: Page, tmp_path: Path, name: str) -> None:
