@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from flask import Blueprint, Flask, Response, render_template
-from flask.typing import ResponseReturnValue
+from flask import Blueprint, Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from . import config as settings
-from . import content, logs
+from . import content, http, logs
 from .db import configure_sqlite
 from .extensions import csrf, db, limiter, login_manager, migrate
 from .extensions import mail as flask_mail
@@ -43,8 +41,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     check_content(app)
     register_extensions(app)
     register_blueprints(app)
-    register_errorhandlers(app)
-    register_security_headers(app)
+    http.init_app(app)
     register_template_helpers(app)
     register_commands(app)
     proxies = int(app.config.get("TRUSTED_PROXIES", 0) or 0)
@@ -90,38 +87,9 @@ def register_blueprints(app: Flask) -> None:
         app.register_blueprint(blueprint)
 
 
-def register_security_headers(app: Flask) -> None:
-    @app.after_request
-    def security_headers(response: Response) -> Response:
-        # Confirmation and management links carry their token in the URL: never send it away.
-        response.headers.setdefault("Referrer-Policy", "same-origin")
-        response.headers.setdefault("X-Content-Type-Options", "nosniff")
-        response.headers.setdefault("X-Frame-Options", "DENY")
-        return response
-
-
 def _site_config(app: Flask) -> content.SiteConfig:
-    """The site's name and contact, for every page; empty when the content itself is broken."""
-    try:
-        return content.load_site(app.config["CONTENT_DIR"]).config
-    except content.ContentError:
-        return content.SiteConfig()
-
-
-def register_errorhandlers(app: Flask) -> None:
-    def page(code: int) -> Callable[[Exception], ResponseReturnValue]:
-        def handler(error: Exception) -> ResponseReturnValue:
-            return render_template(f"errors/{code}.html", error=error), code
-
-        return handler
-
-    for code in (400, 403, 404, 405, 429, 500):
-        app.register_error_handler(code, page(code))
-
-    @app.errorhandler(content.ContentError)
-    def content_error(error: content.ContentError) -> ResponseReturnValue:
-        app.logger.error("Contenu invalide : %s", error)
-        return render_template("errors/content.html", error=error), 500
+    """The site's name and contact, for every page (a broken key keeps its default)."""
+    return content.load_site(app.config["CONTENT_DIR"]).config
 
 
 def register_template_helpers(app: Flask) -> None:

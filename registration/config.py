@@ -96,6 +96,10 @@ def load(
         # Never silently drop mail (Flask-Mail does when TESTING): dev uses the file backend.
         "MAIL_SUPPRESS_SEND": False,
         "OUTBOX_MAX_ATTEMPTS": int(env.get("OUTBOX_MAX_ATTEMPTS", "8")),
+        # Request size: the forms are a few kilobytes; anything larger answers 413.
+        "MAX_CONTENT_LENGTH": int(env.get("MAX_CONTENT_LENGTH", str(1024 * 1024))),
+        "MAX_FORM_MEMORY_SIZE": int(env.get("MAX_FORM_MEMORY_SIZE", str(64 * 1024))),
+        "MAX_FORM_PARTS": int(env.get("MAX_FORM_PARTS", "200")),
         # Cookies
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",

@@ -213,6 +213,10 @@ def test_arbitrary_input_never_breaks_the_form(
         data["accept_privacy"] = privacy
     before = len(registrations(app))
     response = client.post(register_url(event), data=data)
+    if any("\x00" in value for value in [*values.values(), *sujets, website]):
+        # PostgreSQL cannot store a NUL byte: the request is refused before any form runs.
+        assert response.status_code == 400 and len(registrations(app)) == before
+        return
     assert response.status_code in (200, 302)
     if response.status_code == 200:
         assert len(registrations(app)) == before
@@ -238,6 +242,9 @@ def test_control_characters_in_names_are_refused(app, event, local, bad):
         register_url(event),
         data=form_data(first_name=f"Ca{bad}mille", email=f"{local}@numerique.gouv.fr"),
     )
+    if "\x00" in bad:  # refused before any form runs: PostgreSQL cannot store it
+        assert response.status_code == 400 and registrations(app) == []
+        return
     assert response.status_code == 200
     assert "caractères non autorisés" in response.get_data(as_text=True)
     assert registrations(app) == []

@@ -5,18 +5,31 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
+from flask_sqlalchemy.pagination import Pagination
 from sqlalchemy import Select, func, or_, select
 
 from .. import clock
 from ..content import Event, Question
 from ..dates import PARIS
 from ..extensions import db
-from ..models import ACTIVE, EventRecord, OutboxMessage, OutboxStatus, Registration, Status, User
+from ..models import (
+    ACTIVE,
+    AuditEntry,
+    EventRecord,
+    OutboxMessage,
+    OutboxStatus,
+    Registration,
+    Status,
+    User,
+)
 from ..registrations import rules, seats
 from ..registrations.queries import availability, find_record
 
 SEARCH_MAX = 100
+# Far past any real list; keeps the offset a small number for the database.
+MAX_PAGE = 100_000
 
 
 @dataclass(frozen=True)
@@ -74,6 +87,24 @@ class Dashboard:
 
 def _record_id(event: Event) -> Select[int]:
     return select(EventRecord.id).where(EventRecord.slug == event.slug)
+
+
+def page_number(value: str | None) -> int:
+    """The page asked for in `?page=`: 1 when absent or unreadable, at most MAX_PAGE."""
+    digits = (value or "").strip()
+    if not (digits.isascii() and digits.isdigit()):
+        return 1
+    if len(digits) > len(str(MAX_PAGE)):  # int() of thousands of digits is refused, or slow
+        return MAX_PAGE
+    return min(max(int(digits), 1), MAX_PAGE)
+
+
+def paginate(query: Select[Any], page: str | None, per_page: int) -> Pagination:
+    """One page of `query`; a page past the end shows the last one."""
+    found = db.paginate(query, page=page_number(page), per_page=per_page, error_out=False)
+    if found.page > 1 and found.page > found.pages:
+        found = db.paginate(query, page=max(found.pages, 1), per_page=per_page, error_out=False)
+    return found
 
 
 def of_event(event: Event) -> Select[Registration]:
@@ -221,3 +252,8 @@ def failed_messages(limit: int = 200) -> list[OutboxMessage]:
 
 def users() -> list[User]:
     return list(db.session.scalars(select(User).order_by(User.email)))
+
+
+def audit_log() -> Select[AuditEntry]:
+    """The audit log, latest first."""
+    return select(AuditEntry).order_by(AuditEntry.id.desc())

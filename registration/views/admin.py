@@ -5,14 +5,14 @@ from __future__ import annotations
 from flask import Blueprint, abort, flash, g, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 from flask_login import current_user
-from sqlalchemy import select
 
 from .. import accounts
 from ..backoffice import api, queries
 from ..backoffice.forms import AccountForm, CapacityForm, NoticeForm
-from ..extensions import db, login_manager
+from ..extensions import login_manager
 from ..forms import add_error
-from ..models import AuditEntry, Role
+from ..http import ROW_ID_MAX
+from ..models import Role
 from ..registrations.exceptions import CapacityTooLow
 from . import load_event_from_slug, staff_event
 
@@ -101,7 +101,7 @@ def users() -> ResponseReturnValue:
     return render_template("admin/users.html", form=form, users=queries.users())
 
 
-@bp.post("/comptes/<int:user_id>/<any(desactiver, reactiver):action>")
+@bp.post(f"/comptes/<int(max={ROW_ID_MAX}):user_id>/<any(desactiver, reactiver):action>")
 def toggle_user(user_id: int, action: str) -> ResponseReturnValue:
     if user_id == current_user.id:
         flash("Vous ne pouvez pas désactiver votre propre compte.", "error")
@@ -115,7 +115,5 @@ def toggle_user(user_id: int, action: str) -> ResponseReturnValue:
 
 @bp.get("/journal")
 def audit_log() -> ResponseReturnValue:
-    page = db.paginate(
-        select(AuditEntry).order_by(AuditEntry.id.desc()), per_page=100, error_out=False
-    )
+    page = queries.paginate(queries.audit_log(), request.args.get("page"), per_page=100)
     return render_template("admin/audit_log.html", page=page, args=request.args)

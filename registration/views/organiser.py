@@ -26,6 +26,7 @@ from ..backoffice.forms import ReviewForm
 from ..content import Event
 from ..dates import PARIS
 from ..extensions import db, login_manager
+from ..http import ROW_ID_MAX
 from ..models import STATUS_LABELS, Status
 from ..registrations.exceptions import NotAwaitingReview
 from . import load_event_from_slug, site, staff_event
@@ -63,7 +64,9 @@ def dashboard() -> ResponseReturnValue:
 @bp.get("/<slug>/inscrits")
 def attendees() -> ResponseReturnValue:
     filters = _filters()
-    page = db.paginate(queries.attendee_list(g.event, filters), per_page=50, error_out=False)
+    page = queries.paginate(
+        queries.attendee_list(g.event, filters), request.args.get("page"), per_page=50
+    )
     return render_template(
         "organiser/attendees.html",
         event=g.event,
@@ -162,7 +165,7 @@ def failed_messages() -> ResponseReturnValue:
     return render_template("organiser/failed_messages.html", messages=queries.failed_messages())
 
 
-@bp.post("/courriels/<int:message_id>/renvoyer")
+@bp.post(f"/courriels/<int(max={ROW_ID_MAX}):message_id>/renvoyer")
 def retry_message(message_id: int) -> ResponseReturnValue:
     if api.retry_message(message_id, current_user.email):
         flash("Le message est remis dans la file d’envoi.", "success")

@@ -6,6 +6,7 @@ from flask import (
     Blueprint,
     abort,
     current_app,
+    flash,
     g,
     redirect,
     render_template,
@@ -18,7 +19,7 @@ from flask_login import current_user
 
 from .. import clock, content, links
 from ..extensions import limiter
-from ..forms import add_error, registration_form
+from ..forms import RegistrationForm, add_error, registration_form
 from ..registrations import api, queries
 from ..registrations.exceptions import InvalidLink, NotEligible, RegistrationError
 from . import fail_if_broken, load_event_from_slug, site
@@ -108,6 +109,12 @@ def register() -> ResponseReturnValue:
                     verification="1" if outcome.review else None,
                 )
             )
+    return _form_page(form, refused=refused, not_eligible=not_eligible)
+
+
+def _form_page(
+    form: RegistrationForm, refused: str = "", not_eligible: NotEligible | None = None
+) -> str:
     return render_template(
         "public/register.html",
         event=g.event,
@@ -117,6 +124,15 @@ def register() -> ResponseReturnValue:
         not_eligible=not_eligible,
         submitted=request.method == "POST",
     )
+
+
+def registration_page(message: str) -> str:
+    """The form again, filled from what was posted, with `message` at the top: for a post
+    that the CSRF check or the rate limit stopped before the view ran."""
+    if "event" not in g:
+        g.event = visible_event(g.slug)
+    flash(message, "error")
+    return _form_page(registration_form(g.event))
 
 
 @bp.get("/agenda/<slug>/inscription/envoyee")

@@ -265,3 +265,42 @@ def test_filters_trim_the_search_to_100_characters():
 def test_every_status_is_a_filter():
     for status in Status:
         assert Filters.from_args({"statut": status.value}).status == status.value
+
+
+# --- Pages of a list ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("value", "number"),
+    [
+        (None, 1),
+        ("", 1),
+        ("2", 2),
+        (" 3 ", 3),
+        ("0", 1),
+        ("-4", 1),
+        ("1.5", 1),
+        ("abc", 1),
+        ("²", 1),  # a digit to str.isdigit, not to int()
+        ("٣", 1),  # an Arabic-Indic three: int() reads it, we do not
+        ("100000", queries.MAX_PAGE),
+        ("100001", queries.MAX_PAGE),
+        ("99999999999999999999", queries.MAX_PAGE),
+        ("9" * 5000, queries.MAX_PAGE),  # past int()'s 4300 digits
+    ],
+)
+def test_page_number_is_a_bounded_positive_integer(value, number):
+    assert queries.page_number(value) == number
+
+
+def test_paginate_past_the_end_gives_the_last_page(app, event):
+    for i in range(5):
+        make_registration(app, event, last_name=f"Nom{i}")
+    with app.app_context():
+        query = queries.attendee_list(event, Filters())
+        last = queries.paginate(query, "999", per_page=2)
+        assert (last.page, last.pages) == (3, 3)
+        assert [r.last_name for r in last.items] == ["Nom4"]
+        assert queries.paginate(query, None, per_page=2).page == 1
+        empty = queries.paginate(queries.attendee_list(event, Filters("personne")), "7", 2)
+        assert (empty.page, empty.items) == (1, [])

@@ -303,7 +303,7 @@ def test_sign_in_sheet_lists_confirmed_attendees_alphabetically(app, organiser_c
     text = organiser_client.get(f"{BASE}/emargement").get_data(as_text=True)
     names = re.findall(r"<tr><td>([^<]+)</td><td>([^<]+)</td>", text)
     assert names == [("Bernard", "Chloé"), ("martin", "Ali"), ("Zola", "Bea")]
-    assert "Signature" in text and "size: A4" in text
+    assert "Signature" in text and "/static/sign_in_sheet.css" in text
     assert "3 inscriptions confirmées." in text
     with app.app_context():
         entry = db.session.scalars(sa.select(AuditEntry)).one()
