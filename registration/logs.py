@@ -59,9 +59,10 @@ class RequestContextFilter(logging.Filter):
         if not hasattr(record, "request_id"):
             record.request_id = g.get("request_id") if has_request_context() else None
         message = record.getMessage()
-        if has_request_context() and request.url_rule is not None and request.path != "/":
-            # Flask's own "Exception on <path>" names the path, which may hold a token.
-            message = message.replace(request.path, request.url_rule.rule)
+        rule = request.url_rule.rule if has_request_context() and request.url_rule else ""
+        if "<token>" in rule:
+            # Flask's own "Exception on <path>" names the path, which holds the token.
+            message = message.replace(request.path, rule)
         record.msg, record.args = mask(message), None
         if record.exc_info and not record.exc_text:
             record.exc_text = logging.Formatter().formatException(record.exc_info)
