@@ -226,7 +226,9 @@ def wrk(url: str, threads: int = 2, connections: int = 32, seconds: int = 10) ->
     latency = {p: float(v) * UNITS_MS[u] for p, v, u in WRK_LATENCY.findall(out)}
     rate = float(re.search(r"Requests/sec:\s+([\d.]+)", out)[1])  # type: ignore[index]
     errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
-    socket_errors = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
+    socket_errors = re.search(
+        r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out
+    )
     failed = int(errors[1]) if errors else 0
     if socket_errors:
         failed += sum(int(n) for n in socket_errors.groups())

@@ -7,7 +7,9 @@ from pathlib import Path
 from flask import Flask, Response
 
 app = Flask(__name__)
-BODY = Path(os.environ["BENCH_PEER_BODY"]).read_bytes() if "BENCH_PEER_BODY" in os.environ else b"ok"
+BODY = (
+    Path(os.environ["BENCH_PEER_BODY"]).read_bytes() if "BENCH_PEER_BODY" in os.environ else b"ok"
+)
 
 
 @app.get("/")
