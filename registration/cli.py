@@ -96,7 +96,9 @@ attendees = AppGroup("attendees", help="Les données des inscrits.")
 def _read_password(from_stdin: bool) -> str:
     if from_stdin:
         return sys.stdin.readline().rstrip("\r\n")
-    return click.prompt("Mot de passe", hide_input=True, confirmation_prompt=True)
+    return click.prompt(
+        "Mot de passe", hide_input=True, confirmation_prompt="Confirmez le mot de passe"
+    )
 
 
 def _user_or_exit(email: str) -> User:
@@ -210,19 +212,26 @@ def _examples(sign: str, names: list[str]) -> None:
 )
 def domains_import(file: Path, output: Path | None, date: str, source: str) -> None:
     """Clean a newer export of the State's list (hosts or URLs) and write the package's list."""
-    target = output or eligibility.DATA_DIR / eligibility.LIST_FILE
+    in_force = eligibility.DATA_DIR / eligibility.LIST_FILE
+    target = output or in_force
+    # What changed: against the file replaced, or, for a new file, the list in force.
+    reference = target if target.exists() else in_force
     try:
         before = (
-            set(eligibility.read_domains(target.read_text("utf-8"))) if target.exists() else set()
+            set(eligibility.read_domains(reference.read_text("utf-8")))
+            if reference.exists()
+            else set()
         )
     except ValueError as error:
-        raise click.ClickException(f"{target} n’est pas une liste de domaines : {error}") from None
+        raise click.ClickException(
+            f"{reference} n’est pas une liste de domaines : {error}"
+        ) from None
     cleaning = domain_list.clean_hosts(file.read_text("utf-8-sig").splitlines())
     target.write_text(domain_list.render(cleaning, source, date), "utf-8")
     eligibility.reload()
     after = set(cleaning.domains)
     added, removed = sorted(after - before), sorted(before - after)
-    click.echo(f"{target} : {len(after)} domaine(s), {len(before)} avant")
+    click.echo(f"{target} : {len(after)} domaine(s), {len(before)} dans {reference}")
     click.echo(f"ajoutés : {len(added)}")
     _examples("+", added)
     click.echo(f"retirés : {len(removed)}")

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import shutil
 
+import pytest
 import sqlalchemy as sa
 
 from registration.extensions import db
@@ -126,6 +127,7 @@ def test_users_cli(app):
         input="mot de passe saisi\nmot de passe saisi\n",
     )
     assert prompted.exit_code == 0, prompted.output
+    assert "Mot de passe: " in prompted.output and "Confirmez le mot de passe: " in prompted.output
     assert "p@numerique.gouv.fr\torganiser\tactif" in runner.invoke(args=["users", "list"]).output
 
 
@@ -273,7 +275,18 @@ def domains_in(path) -> list[str]:
     return [line for line in path.read_text("utf-8").splitlines() if not line.startswith("#")]
 
 
-def test_domains_import_cleans_writes_and_tells_what_changed(runner, tmp_path):
+@pytest.fixture
+def list_in_force(tmp_path, monkeypatch):
+    """The package's list, replaced by a file of the test's own (empty until written)."""
+    from registration import eligibility
+
+    folder = tmp_path / "data"
+    folder.mkdir()
+    monkeypatch.setattr(eligibility, "DATA_DIR", folder)
+    return folder / eligibility.LIST_FILE
+
+
+def test_domains_import_cleans_writes_and_tells_what_changed(runner, tmp_path, list_in_force):
     export = tmp_path / "urls.txt"
     export.write_text(
         "# un export plus récent\n"
@@ -294,7 +307,7 @@ def test_domains_import_cleans_writes_and_tells_what_changed(runner, tmp_path):
     assert "Licence Ouverte / Open Licence 2.0" in text
     assert domains_in(output) == ["lyon.fr", "paris.fr", "ville-exemple.fr"]
     assert result.output.splitlines() == [
-        f"{output} : 3 domaine(s), 0 avant",
+        f"{output} : 3 domaine(s), 0 dans {list_in_force}",
         "ajoutés : 3",
         "  + lyon.fr",
         "  + paris.fr",
@@ -311,7 +324,20 @@ def test_domains_import_cleans_writes_and_tells_what_changed(runner, tmp_path):
     assert "Etalab / DINUM" in output.read_text("utf-8")  # the default source
 
 
-def test_domains_import_shows_twenty_examples_at_most(runner, tmp_path):
+def test_a_new_output_is_compared_with_the_list_in_force(runner, tmp_path, list_in_force):
+    list_in_force.write_text("nantes.fr\nparis.fr\n", "utf-8")
+    export = tmp_path / "hosts.txt"
+    export.write_text("paris.fr\nlyon.fr\n", "utf-8")
+    output = tmp_path / "nouvelle-liste.txt"
+    args = ["domains", "import", str(export), "--output", str(output), "--date", "2030"]
+    result = runner.invoke(args=args)
+    assert result.exit_code == 0, result.output
+    assert f"{output} : 2 domaine(s), 2 dans {list_in_force}\n" in result.output
+    assert "ajoutés : 1\n  + lyon.fr\nretirés : 1\n  - nantes.fr\n" in result.output
+    assert list_in_force.read_text("utf-8") == "nantes.fr\nparis.fr\n"  # left as it was
+
+
+def test_domains_import_shows_twenty_examples_at_most(runner, tmp_path, list_in_force):
     export = tmp_path / "hosts.txt"
     export.write_text("".join(f"commune-{n:02}.fr\n" for n in range(25)), "utf-8")
     output = tmp_path / "liste.txt"
