@@ -10,7 +10,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from . import config as settings
 from . import content, http, logs
-from .db import configure_sqlite
+from .db import configure_sqlite, count_commits
 from .extensions import csrf, db, limiter, login_manager, migrate
 from .extensions import mail as flask_mail
 from .models import render_item
@@ -56,12 +56,13 @@ def check_content(app: Flask) -> None:
     """Read the content once at start-up. A malformed file is logged, naming the file and the
     key, and only its own page fails: start-up goes on, as do `flask content check` and the
     other commands, which all build the app."""
-    content.load_site(app.config["CONTENT_DIR"])
+    content.current_site(app.config["CONTENT_DIR"])
 
 
 def register_extensions(app: Flask) -> None:
     db.init_app(app)
     with app.app_context():
+        count_commits(db.engine)
         if db.engine.dialect.name == "sqlite":
             configure_sqlite(db.engine)
     migrate.init_app(
@@ -89,7 +90,9 @@ def register_blueprints(app: Flask) -> None:
 
 def _site_config(app: Flask) -> content.SiteConfig:
     """The site's name and contact, for every page (a broken key keeps its default)."""
-    return content.load_site(app.config["CONTENT_DIR"]).config
+    from .views import site
+
+    return site().config
 
 
 def register_template_helpers(app: Flask) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import os
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -41,6 +42,7 @@ __all__ = [
     "QuestionKind",
     "Site",
     "SiteConfig",
+    "current_site",
     "load",
     "load_site",
     "registration_path",
@@ -215,6 +217,51 @@ def load_site(content_dir: str | Path, *, log: bool = True) -> Site:
     )
     if log:
         _log_changes(content_dir, site, versions)
+    return site
+
+
+Stamp = tuple[tuple[int, int] | None, ...]
+
+
+def _stamp(paths: tuple[Path, ...]) -> Stamp:
+    """Each path's modification time and size (None when missing)."""
+    stamps: list[tuple[int, int] | None] = []
+    for path in paths:
+        try:
+            found = os.stat(path)
+        except OSError:
+            stamps.append(None)
+        else:
+            stamps.append((found.st_mtime_ns, found.st_size))
+    return tuple(stamps)
+
+
+@dataclass(frozen=True)
+class _Loaded:
+    paths: tuple[Path, ...]  # the folders first, then every file the site was read from
+    stamp: Stamp
+    site: Site
+
+
+_loaded: dict[Path, _Loaded] = {}
+
+
+def current_site(content_dir: str | Path) -> Site:
+    """`load_site`, given again while no content file changed: a page view costs a few
+    `stat` calls. A folder's time changes when a file is added, removed or renamed; each
+    file's time and size when it is written in place."""
+    content_dir = Path(content_dir)
+    last = _loaded.get(content_dir)
+    if last is not None and _stamp(last.paths) == last.stamp:
+        return last.site
+    # Stamped before reading: a change made while the site loads is seen on the next call.
+    folders = (content_dir, content_dir / "agenda", content_dir / "pages")
+    folder_stamp = _stamp(folders)
+    config_path, event_files, page_files = content_files(content_dir)
+    files = (config_path, *event_files, *page_files)
+    stamp = folder_stamp + _stamp(files)
+    site = load_site(content_dir)
+    _loaded[content_dir] = _Loaded(folders + files, stamp, site)
     return site
 
 
