@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import re
 import sys
 import time
-import uuid
 from datetime import UTC, datetime
 from typing import Any, TextIO
 
@@ -22,6 +22,7 @@ from flask import Flask, Response, g, has_request_context, request
 from flask.logging import default_handler
 
 REQUEST_ID_HEADER = "X-Request-ID"
+REQUEST_ID_ENVIRON = "HTTP_X_REQUEST_ID"
 # What a proxy's id looks like (nginx's $request_id, a UUID): anything else is replaced.
 VALID_REQUEST_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{7,127}")
 # The local part as people write it (letters, digits, . _ + -; any script); %40 is an
@@ -162,8 +163,8 @@ def configure(json_lines: bool, level: str = "INFO") -> None:
 
 def request_id() -> str:
     """The request id: the proxy's, when it looks like one; a new one otherwise."""
-    incoming = request.headers.get(REQUEST_ID_HEADER, "")
-    return incoming if VALID_REQUEST_ID.fullmatch(incoming) else uuid.uuid4().hex
+    incoming = request.environ.get(REQUEST_ID_ENVIRON, "")
+    return incoming if VALID_REQUEST_ID.fullmatch(incoming) else os.urandom(16).hex()
 
 
 def _signed_in_user_id() -> int | None:
@@ -187,6 +188,8 @@ def init_app(app: Flask) -> None:
         if "request_id" not in g:  # a request that failed before ours began
             g.request_id = request_id()
         response.headers[REQUEST_ID_HEADER] = g.request_id
+        if not REQUEST_LOGGER.isEnabledFor(logging.INFO):
+            return response
         rule = request.url_rule
         started = g.get("request_started")
         fields: dict[str, Any] = {

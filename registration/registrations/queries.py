@@ -11,8 +11,8 @@ from flask import current_app
 from sqlalchemy import func, select
 
 from .. import clock, links
-from ..db import commits
 from ..content import Event
+from ..db import commits
 from ..extensions import db
 from ..models import EventDomain, EventRecord, Registration, Status
 from . import rules, seats

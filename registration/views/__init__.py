@@ -38,7 +38,7 @@ def site() -> content.Site:
             found = request.environ[SITE_KEY] = content.current_site(
                 current_app.config["CONTENT_DIR"]
             )
-        return found  # type: ignore[no-any-return]
+        return found
     return content.current_site(current_app.config["CONTENT_DIR"])
 
 

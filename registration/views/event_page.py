@@ -54,6 +54,8 @@ class _Parts:
 
 def is_plain_visit() -> bool:
     """No session and no remember-me cookie: an anonymous visitor with nothing flashed."""
+    if "HTTP_COOKIE" not in request.environ:
+        return True
     cookies = request.cookies
     config = current_app.config
     return (
@@ -88,8 +90,9 @@ def response(event: Event, state: Availability, config: SiteConfig) -> Response:
             found = parts.pages[state] = (parts.head + state_html + parts.tail).encode()
         page = found
     served = Response(page, mimetype="text/html")
-    # The page differs for a signed-in visitor: caches must tell them apart.
-    served.vary.add("Cookie")
+    # As on the page rendered in full (Flask-Login reads the session): the page differs
+    # for a signed-in visitor, so caches must tell them apart.
+    served.headers["Vary"] = "Cookie"
     return served
 
 

@@ -72,6 +72,7 @@ STATE_MAX_AGE = 1.0
 
 
 @bp.get("/agenda/<slug>/")
+@limiter.exempt  # the same bytes for everyone, served at static speed: nothing to ration
 def event() -> ResponseReturnValue:
     state = queries.availability(g.event, max_age=STATE_MAX_AGE)
     if event_page.is_plain_visit():
