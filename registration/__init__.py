@@ -45,6 +45,9 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     http.init_app(app)
     register_template_helpers(app)
     register_commands(app)
+    from .views.event_page import PlainVisits
+
+    app.wsgi_app = PlainVisits(app, app.wsgi_app)  # type: ignore[method-assign]
     proxies = int(app.config.get("TRUSTED_PROXIES", 0) or 0)
     if proxies:
         app.wsgi_app = ProxyFix(  # type: ignore[method-assign]

@@ -47,6 +47,7 @@ __all__ = [
     "Site",
     "SiteConfig",
     "current_site",
+    "is_current",
     "load",
     "load_site",
     "registration_path",
@@ -298,6 +299,12 @@ def current_site(content_dir: str | Path, cache_dir: str | Path | None = None) -
         _log_changes(folder, site, {b.path: _mtime_or_none(Path(b.path)) for b in site.broken})
     _loaded[content_dir] = _Loaded(paths, stamp, site)
     return site
+
+
+def is_current(content_dir: str | Path, site: Site) -> bool:
+    """Whether `site` is what `current_site(content_dir)` gives, no file having changed."""
+    last = _loaded.get(content_dir)
+    return last is not None and last.site is site and _stamp(last.paths) == last.stamp
 
 
 CACHE_FILE = "content.pickle"

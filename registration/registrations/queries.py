@@ -36,22 +36,32 @@ def availability(event: Event, max_age: float = 0.0) -> rules.Availability:
     has committed a write since: other processes' changes show within `max_age`.
     """
     now = clock.now()
-    passed = now >= event.deadline
     cache: dict[str, _Read] = current_app.extensions.setdefault(_CACHE, {})
     if max_age > 0:
-        last = cache.get(event.slug)
-        if (
-            last is not None
-            and last.event is event
-            and last.passed == passed
-            and last.commits == commits()
-            and time.monotonic() - last.at < max_age
-        ):
-            return last.state
+        found = fresh_availability(cache, event, now, max_age)
+        if found is not None:
+            return found
     at, seen = time.monotonic(), commits()
     state = _read_availability(event, now)
-    cache[event.slug] = _Read(event, passed, seen, at, state)
+    cache[event.slug] = _Read(event, now >= event.deadline, seen, at, state)
     return state
+
+
+def fresh_availability(
+    cache: dict[str, _Read], event: Event, now: datetime, max_age: float
+) -> rules.Availability | None:
+    """The availability this process read less than `max_age` seconds ago, for this version
+    of the event, if it has committed nothing since and the deadline is on the same side."""
+    last = cache.get(event.slug)
+    if (
+        last is not None
+        and last.event is event
+        and last.passed == (now >= event.deadline)
+        and last.commits == commits()
+        and time.monotonic() - last.at < max_age
+    ):
+        return last.state
+    return None
 
 
 @dataclass(frozen=True)

@@ -67,16 +67,12 @@ def agenda() -> ResponseReturnValue:
     return render_template("public/index.html", events=events, past=False)
 
 
-# The event page reads the seats left at most this often (seconds) in each process.
-STATE_MAX_AGE = 1.0
-
-
-@bp.get("/agenda/<slug>/")
+@bp.get(event_page.ROUTE)
 @limiter.exempt  # the same bytes for everyone, served at static speed: nothing to ration
 def event() -> ResponseReturnValue:
-    state = queries.availability(g.event, max_age=STATE_MAX_AGE)
+    state = queries.availability(g.event, max_age=event_page.STATE_MAX_AGE)
     if event_page.is_plain_visit():
-        return event_page.response(g.event, state, site().config)
+        return event_page.response(g.event, state, site())
     return event_page.render(g.event, state)
 
 
