@@ -1,6 +1,8 @@
 """Start-up: `python -c "from wsgi import app"` in a fresh process, as each gunicorn worker
 and each `flask` command pays it, against a minimal Flask app (bench/peer.py) in the same
-run.
+run. Two figures each: until the app is ready (the process prints a line once `app`
+exists: what a worker waits for), and until the process has exited (interpreter start-up
+and shutdown included, as `time python -c ...` shows).
 
     .venv/bin/python bench/startup.py
     BENCH_DATABASE_URL=postgresql+psycopg://postgres@127.0.0.1:5432/inscriptions_bench_page \
@@ -25,41 +27,50 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.common import ROOT, Results, app_env, databases, migrate  # noqa: E402
+from bench.common import ROOT, Results, app_env, databases, migrate
 
 RUNS = int(os.environ.get("BENCH_RUNS", "5"))
 OURS = "from wsgi import app"
 PEER = "from bench.peer import app"
+READY = "; import sys; sys.stdout.write('ready\\n'); sys.stdout.flush()"
 
 
-def start(code: str, env: dict[str, str]) -> float:
-    """Seconds from process start to exit, for `python -c code`."""
+def start(code: str, env: dict[str, str]) -> tuple[float, float]:
+    """Seconds from process start until `code` has run, and until the process exited."""
     started = time.perf_counter()
-    subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, check=True)
-    return time.perf_counter() - started
+    process = subprocess.Popen(
+        [sys.executable, "-c", code + READY], cwd=ROOT, env=env, stdout=subprocess.PIPE
+    )
+    assert process.stdout is not None
+    line = process.stdout.readline()
+    ready = time.perf_counter() - started
+    if process.wait() != 0 or line != b"ready\n":
+        raise SystemExit(f"échec au démarrage : {code}")
+    return ready, time.perf_counter() - started
 
 
 def measure(results: Results, url: str, workdir: Path) -> None:
     kind = url.split(":", 1)[0].split("+", 1)[0]
-    env = {
-        k: v for k, v in app_env(url, workdir).items() if k != "PYTHONDONTWRITEBYTECODE"
-    }
+    env = {k: v for k, v in app_env(url, workdir).items() if k != "PYTHONDONTWRITEBYTECODE"}
     migrate(env)
     start(OURS, env), start(PEER, env)  # writes the bytecode cache
-    ours: list[float] = []
-    peer: list[float] = []
+    ours: list[tuple[float, float]] = []
+    peer: list[tuple[float, float]] = []
     for _ in range(RUNS):
         ours.append(start(OURS, env))
         peer.append(start(PEER, env))
-    for label, pick in (("min", min), ("median", statistics.median)):
-        results.add(
-            f"{kind}, `{OURS}`: {label} of {RUNS}",
-            pick(ours) * 1000,
-            "ms",
-            peer=pick(peer) * 1000,
-            peer_label="minimal Flask app",
-            note=f"runs {min(ours) * 1000:.0f}–{max(ours) * 1000:.0f} ms" if label == "min" else "",
-        )
+    for index, until in ((0, "app ready"), (1, "process exited")):
+        mine = [run[index] * 1000 for run in ours]
+        theirs = [run[index] * 1000 for run in peer]
+        for label, pick in (("min", min), ("median", statistics.median)):
+            results.add(
+                f"{kind}, {until}: {label} of {RUNS}",
+                pick(mine),
+                "ms",
+                peer=pick(theirs),
+                peer_label="minimal Flask app",
+                note=f"runs {min(mine):.0f}–{max(mine):.0f} ms" if label == "min" else "",
+            )
 
 
 def main() -> None:
