@@ -95,6 +95,8 @@ def response(event: Event, state: Availability, site: Site) -> Response:
     if app.jinja_env.auto_reload:  # development: templates are read again when edited
         page = render(event, state).encode()
     else:
+        # Nothing else changes the page: PlainVisits may give this answer again.
+        request.environ[ANSWERED] = _Made(site, event, state, app.config.get("FROZEN_NOW"))
         cache: dict[str, _Parts] = app.extensions.setdefault(_CACHE, {})
         frozen_now = app.config.get("FROZEN_NOW")
         script_root = request.script_root
@@ -112,7 +114,6 @@ def response(event: Event, state: Availability, site: Site) -> Response:
     # As on the page rendered in full (Flask-Login reads the session): the page differs
     # for a signed-in visitor, so caches must tell them apart.
     served.headers["Vary"] = "Cookie"
-    request.environ[ANSWERED] = _Made(site, event, state, app.config.get("FROZEN_NOW"))
     return served
 
 
@@ -191,6 +192,7 @@ class PlainVisits:
         now = (frozen_now or datetime.now(UTC)).astimezone(UTC)
         return (
             frozen_now == made.frozen_now
+            and (made.event.published or config["SHOW_UNPUBLISHED"])
             and content.is_current(config["CONTENT_DIR"], made.site)
             and queries.fresh_availability(
                 self.app.extensions.get(queries._CACHE, {}), made.event, now, STATE_MAX_AGE

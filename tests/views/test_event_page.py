@@ -156,3 +156,25 @@ def test_the_answers_kept_are_bounded(client, event, flask_calls):
     for n in range(MAX_ANSWERS + 5):
         client.get(event.url, headers={"Host": f"h{n}.example"})
     assert len(client.application.wsgi_app.answers) <= MAX_ANSWERS
+
+
+def test_in_development_templates_are_read_again_and_nothing_is_kept(make_app, event):
+    app = make_app(TEMPLATES_AUTO_RELOAD=True)
+    client = app.test_client()
+    for _ in range(2):
+        assert client.get(event.url).status_code == 200
+    assert app.wsgi_app.answers == {}
+
+
+def test_a_draft_shown_by_the_setting_is_hidden_again_with_it(make_app, tmp_path, event):
+    folder = tmp_path / "content"
+    shutil.copytree(CONTENT, folder)
+    (path,) = (folder / "agenda").glob(f"*{event.slug}.md")
+    path.write_text(
+        path.read_text("utf-8").replace("published: true", "published: false", 1), "utf-8"
+    )
+    app = make_app(CONTENT_DIR=str(folder), SHOW_UNPUBLISHED=True)
+    client = app.test_client()
+    assert client.get(event.url).status_code == 200
+    app.config["SHOW_UNPUBLISHED"] = False
+    assert client.get(event.url).status_code == 404
