@@ -28,8 +28,8 @@ import sqlalchemy as sa
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.common import Load, Results, app_env, databases, gunicorn, migrate, wrk  # noqa: E402
-from registration.models import EventRecord, Registration, Status  # noqa: E402
+from bench.common import Load, Results, app_env, databases, gunicorn, migrate, wrk
+from registration.models import EventRecord, Registration, Status
 
 SLUG = "la-dinum-en-action"
 PATH = f"/agenda/{SLUG}/"
@@ -98,7 +98,9 @@ def report(results: Results, label: str, ours: list[Load], peer: list[Load]) -> 
     p50s, peer_p50s = [x.p50_ms for x in ours], [x.p50_ms for x in peer]
     p99s, peer_p99s = [x.p99_ms for x in ours], [x.p99_ms for x in peer]
     errors = sum(x.errors for x in ours) + sum(x.errors for x in peer)
-    note = f"runs {spread(rates)} vs {spread(peer_rates)}" + (f"; {errors} errors" if errors else "")
+    note = f"runs {spread(rates)} vs {spread(peer_rates)}" + (
+        f"; {errors} errors" if errors else ""
+    )
     results.add(
         f"{label}: req/s (median)",
         statistics.median(rates),
