@@ -1,8 +1,9 @@
 """Start-up: `python -c "from wsgi import app"` in a fresh process, as each gunicorn worker
 and each `flask` command pays it, against a minimal Flask app (bench/peer.py) in the same
-run. Two figures each: until the app is ready (the process prints a line once `app`
-exists: what a worker waits for), and until the process has exited (interpreter start-up
-and shutdown included, as `time python -c ...` shows).
+run. Three figures each: until the app is ready (the process prints a line once `app`
+exists: what a worker waits for); until the process has exited (interpreter start-up and
+shutdown included, as `time python -c ...` shows); and the CPU time (user + system) the
+process used in all, which other work on the machine disturbs least.
 
     .venv/bin/python bench/startup.py
     BENCH_DATABASE_URL=postgresql+psycopg://postgres@127.0.0.1:5432/inscriptions_bench_page \
@@ -35,8 +36,9 @@ PEER = "from bench.peer import app"
 READY = "; import sys; sys.stdout.write('ready\\n'); sys.stdout.flush()"
 
 
-def start(code: str, env: dict[str, str]) -> tuple[float, float]:
-    """Seconds from process start until `code` has run, and until the process exited."""
+def start(code: str, env: dict[str, str]) -> tuple[float, float, float]:
+    """Seconds from process start until `code` has run, until the process exited, and the
+    CPU seconds it used."""
     started = time.perf_counter()
     process = subprocess.Popen(
         [sys.executable, "-c", code + READY], cwd=ROOT, env=env, stdout=subprocess.PIPE
@@ -44,9 +46,13 @@ def start(code: str, env: dict[str, str]) -> tuple[float, float]:
     assert process.stdout is not None
     line = process.stdout.readline()
     ready = time.perf_counter() - started
-    if process.wait() != 0 or line != b"ready\n":
+    _, status, usage = os.wait4(process.pid, 0)
+    exited = time.perf_counter() - started
+    process.returncode = os.waitstatus_to_exitcode(status)
+    process.stdout.close()
+    if process.returncode != 0 or line != b"ready\n":
         raise SystemExit(f"échec au démarrage : {code}")
-    return ready, time.perf_counter() - started
+    return ready, exited, usage.ru_utime + usage.ru_stime
 
 
 def measure(results: Results, url: str, workdir: Path) -> None:
@@ -54,12 +60,12 @@ def measure(results: Results, url: str, workdir: Path) -> None:
     env = {k: v for k, v in app_env(url, workdir).items() if k != "PYTHONDONTWRITEBYTECODE"}
     migrate(env)
     start(OURS, env), start(PEER, env)  # writes the bytecode cache
-    ours: list[tuple[float, float]] = []
-    peer: list[tuple[float, float]] = []
+    ours: list[tuple[float, float, float]] = []
+    peer: list[tuple[float, float, float]] = []
     for _ in range(RUNS):
         ours.append(start(OURS, env))
         peer.append(start(PEER, env))
-    for index, until in ((0, "app ready"), (1, "process exited")):
+    for index, until in ((0, "app ready"), (1, "process exited"), (2, "CPU time")):
         mine = [run[index] * 1000 for run in ours]
         theirs = [run[index] * 1000 for run in peer]
         for label, pick in (("min", min), ("median", statistics.median)):
