@@ -4,14 +4,21 @@
 does; FLASK_SKIP_DOTENV=1 turns that off for both.
 """
 
+import gc
 import os
 from pathlib import Path
 
-from dotenv import load_dotenv
+# Start-up creates many objects and frees almost none: the cyclic garbage collector would
+# walk them again and again for nothing (about 15 ms). It runs again once the app is built.
+gc.disable()
+try:
+    from registration import create_app
 
-from registration import create_app
+    if not os.environ.get("FLASK_SKIP_DOTENV"):
+        from dotenv import load_dotenv  # imported only where it is used
 
-if not os.environ.get("FLASK_SKIP_DOTENV"):
-    load_dotenv(Path(__file__).resolve().parent / ".env")
+        load_dotenv(Path(__file__).resolve().parent / ".env")
 
-app = create_app()
+    app = create_app()
+finally:
+    gc.enable()

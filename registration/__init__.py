@@ -5,13 +5,14 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from flask import Blueprint, Flask
+import click
+from flask import Blueprint, Flask, request
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from . import config as settings
 from . import content, http, logs
-from .db import configure_sqlite
-from .extensions import csrf, db, limiter, login_manager, migrate
+from .db import configure_sqlite, count_commits
+from .extensions import csrf, db, limiter, login_manager
 from .extensions import mail as flask_mail
 from .models import render_item
 
@@ -44,6 +45,9 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     http.init_app(app)
     register_template_helpers(app)
     register_commands(app)
+    from .views.event_page import PlainVisits
+
+    app.wsgi_app = PlainVisits(app, app.wsgi_app)  # type: ignore[method-assign]
     proxies = int(app.config.get("TRUSTED_PROXIES", 0) or 0)
     if proxies:
         app.wsgi_app = ProxyFix(  # type: ignore[method-assign]
@@ -56,24 +60,85 @@ def check_content(app: Flask) -> None:
     """Read the content once at start-up. A malformed file is logged, naming the file and the
     key, and only its own page fails: start-up goes on, as do `flask content check` and the
     other commands, which all build the app."""
-    content.load_site(app.config["CONTENT_DIR"])
+    content.current_site(app.config["CONTENT_DIR"], cache_dir=app.instance_path)
 
 
 def register_extensions(app: Flask) -> None:
     db.init_app(app)
     with app.app_context():
+        count_commits(db.engine)
         if db.engine.dialect.name == "sqlite":
             configure_sqlite(db.engine)
-    migrate.init_app(
-        app, db, directory=str(ROOT / "migrations"), compare_type=True, render_item=render_item
-    )
+    app.extensions["migrate"] = _Migrations(app)
+    app.cli.add_command(_MigrationCommands(app))
     flask_mail.init_app(app)
     csrf.init_app(app)
+    check_csrf_only_where_it_applies(app)
     limiter.init_app(app)
     login_manager.init_app(app)
     login_manager.login_view = "auth.sign_in"
     login_manager.login_message = "Connectez-vous pour accéder à cette page."
     login_manager.login_message_category = "info"
+
+
+def init_migrations(app: Flask) -> Any:
+    """Flask-Migrate, set up for `app`: its settings (app.extensions["migrate"])."""
+    from flask_migrate import Migrate
+
+    Migrate(app, db, directory=str(ROOT / "migrations"), compare_type=True, render_item=render_item)
+    return app.extensions["migrate"]
+
+
+class _Migrations:
+    """Stands for Flask-Migrate's settings until something reads them (`flask db …`, the
+    tests' `flask_migrate.upgrade()`): Alembic costs 70 ms of imports, which serving pages
+    never needs."""
+
+    def __init__(self, app: Flask) -> None:
+        self.app = app
+
+    def __getattr__(self, name: str) -> Any:
+        if name == "app":  # not set yet (copy, pickle): no recursion
+            raise AttributeError(name)
+        return getattr(init_migrations(self.app), name)
+
+
+class _MigrationCommands(click.Command):
+    """`flask db`: Flask-Migrate's command group, loaded when the command runs."""
+
+    def __init__(self, app: Flask) -> None:
+        super().__init__("db", help="Perform database migrations.")
+        self.app = app
+
+    def _commands(self) -> click.Command:
+        init_migrations(self.app)  # registers Flask-Migrate's own group in our place
+        return self.app.cli.commands["db"]
+
+    def make_context(
+        self,
+        info_name: str | None,
+        args: list[str],
+        parent: click.Context | None = None,
+        **extra: Any,
+    ) -> click.Context:
+        return self._commands().make_context(info_name, args, parent, **extra)
+
+    def invoke(self, ctx: click.Context) -> Any:
+        return ctx.command.invoke(ctx)
+
+
+def check_csrf_only_where_it_applies(app: Flask) -> None:
+    """Flask-WTF's hook looks up the view's exemptions before it looks at the method: a GET
+    (every page view) skips it altogether. The same check, cheaper."""
+    hooks = app.before_request_funcs[None]
+    (position,) = [i for i, hook in enumerate(hooks) if hook.__name__ == "csrf_protect"]
+    protect = hooks[position]
+
+    def csrf_protect() -> None:
+        if request.method in app.config["WTF_CSRF_METHODS"]:
+            protect()
+
+    hooks[position] = csrf_protect
 
 
 def register_blueprints(app: Flask) -> None:
@@ -89,7 +154,9 @@ def register_blueprints(app: Flask) -> None:
 
 def _site_config(app: Flask) -> content.SiteConfig:
     """The site's name and contact, for every page (a broken key keeps its default)."""
-    return content.load_site(app.config["CONTENT_DIR"]).config
+    from .views import site
+
+    return site().config
 
 
 def register_template_helpers(app: Flask) -> None:

@@ -16,6 +16,22 @@ from .extensions import db
 WRITER = "sqlite_writer"
 
 
+class _Commits:
+    count = 0
+
+
+def commits() -> int:
+    """How many transactions this process has committed: what it read before the count
+    moved on may be out of date (the event page's short cache asks)."""
+    return _Commits.count
+
+
+def count_commits(engine: Engine) -> None:
+    @event.listens_for(engine, "commit")
+    def on_commit(_connection: Any) -> None:
+        _Commits.count += 1
+
+
 def configure_sqlite(engine: Engine) -> None:
     """pysqlite sends no BEGIN at all: writers take the write lock up front (BEGIN IMMEDIATE),
     so that lock, check and write happen in one serialised transaction; reads take a plain

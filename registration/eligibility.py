@@ -39,10 +39,12 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import idna
-from disposable_email_domains import blocklist as disposable_blocklist
-from publicsuffixlist import PublicSuffixList
+
+if TYPE_CHECKING:
+    from publicsuffixlist import PublicSuffixList
 
 log = logging.getLogger(__name__)
 
@@ -125,6 +127,8 @@ def is_gouv(domain: str) -> bool:
 def public_suffixes() -> PublicSuffixList:
     """The Public Suffix List bundled with the package (never downloaded); unknown TLDs are
     not public suffixes, so a name under an unknown TLD has no registrable domain."""
+    from publicsuffixlist import PublicSuffixList  # imported with the lists, on first use
+
     return PublicSuffixList(accept_unknown=False)
 
 
@@ -211,6 +215,8 @@ class Lists:
 @functools.cache
 def blocked_domains() -> dict[str, str]:
     """Free mail, providers, hosting platforms (our file) and disposable mail (the package)."""
+    from disposable_email_domains import blocklist as disposable_blocklist
+
     blocked = dict.fromkeys((d.lower() for d in disposable_blocklist), DISPOSABLE)
     blocked.update(read_blocked(_data_text(WEBMAIL_FILE)))
     return blocked

@@ -8,7 +8,6 @@ import unicodedata
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from email_validator import EmailNotValidError, validate_email
 from flask import request
 from flask_wtf import FlaskForm
 from wtforms import (
@@ -95,6 +94,8 @@ class ProfessionalEmail(StringField):
     def pre_validate(self, form: Any) -> None:
         if not self.data:
             return
+        from email_validator import EmailNotValidError, validate_email  # only for a form sent
+
         try:
             valid = validate_email(self.data, check_deliverability=False)
         except EmailNotValidError:

@@ -7,7 +7,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from flask import Flask, Response, current_app, flash, render_template, request
+from flask import Flask, Request, Response, current_app, flash, render_template, request
+from flask.sessions import SecureCookieSession, SecureCookieSessionInterface, SessionMixin
 from flask.typing import ResponseReturnValue
 from flask_limiter import RateLimitExceeded
 from flask_wtf.csrf import CSRFError
@@ -68,20 +69,52 @@ TOO_MANY = (
 
 
 def init_app(app: Flask) -> None:
+    app.session_interface = SessionInterface()
     register_input_guard(app)
     register_security_headers(app)
     register_errorhandlers(app)
 
 
+class SessionInterface(SecureCookieSessionInterface):
+    """Flask's signed-cookie sessions, with no work for a visitor who sends no cookie and
+    whose session nothing touched: most visitors of the public pages."""
+
+    def open_session(self, app: Flask, request: Request) -> SecureCookieSession | None:
+        if app.secret_key and (
+            "HTTP_COOKIE" not in request.environ or self.get_cookie_name(app) not in request.cookies
+        ):
+            return self.session_class()
+        return super().open_session(app, request)
+
+    def save_session(self, app: Flask, session: SessionMixin, response: Response) -> None:
+        if not session and not session.modified:  # nothing to write, nothing to delete
+            if session.accessed:
+                response.vary.add("Cookie")  # as Flask does
+            return
+        super().save_session(app, session, response)
+
+
 # --- Bad input ------------------------------------------------------------------------------
+
+
+FORM_METHODS = frozenset({"POST", "PUT", "PATCH"})
 
 
 def has_nul_byte() -> bool:
     """A NUL byte in the path, the query or a form: PostgreSQL refuses it in any text."""
+    environ = request.environ
+    query = environ.get("QUERY_STRING", "")
+    if (
+        environ.get("REQUEST_METHOD") not in FORM_METHODS
+        and "\x00" not in environ.get("PATH_INFO", "")
+        and "%00" not in query
+        and "\x00" not in query
+    ):
+        return False  # nothing in this request can decode to a NUL byte
     if "\x00" in request.path:
         return True
     fields = [request.args]
-    if request.method in {"POST", "PUT", "PATCH"}:
+    if request.method in FORM_METHODS:
         fields.append(request.form)
     return any("\x00" in key or "\x00" in value for f in fields for key, value in f.items(True))
 
@@ -103,17 +136,25 @@ def is_private() -> bool:
 
 
 def register_security_headers(app: Flask) -> None:
+    always = [
+        ("Content-Security-Policy", CONTENT_SECURITY_POLICY),
+        ("Permissions-Policy", PERMISSIONS_POLICY),
+        # Confirmation and management links carry their token in the URL: never send it away.
+        ("Referrer-Policy", "same-origin"),
+        ("X-Content-Type-Options", "nosniff"),
+        ("X-Frame-Options", "DENY"),
+    ]
+    if app.config["APP_ENV"] == "production":
+        always.append(("Strict-Transport-Security", HSTS))
+    defaults = tuple((name.lower(), name, value) for name, value in always)
+
     @app.after_request
     def security_headers(response: Response) -> Response:
         headers = response.headers
-        headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
-        headers.setdefault("Permissions-Policy", PERMISSIONS_POLICY)
-        # Confirmation and management links carry their token in the URL: never send it away.
-        headers.setdefault("Referrer-Policy", "same-origin")
-        headers.setdefault("X-Content-Type-Options", "nosniff")
-        headers.setdefault("X-Frame-Options", "DENY")
-        if current_app.config["APP_ENV"] == "production":
-            headers.setdefault("Strict-Transport-Security", HSTS)
+        present = {name.lower() for name in headers.keys()}  # noqa: SIM118 (Headers)
+        for lower, name, value in defaults:
+            if lower not in present:  # a view may set its own
+                headers.add(name, value)
         if is_private():
             headers["Cache-Control"] = "no-store"
         return response

@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import re
 import sys
 import time
-import uuid
 from datetime import UTC, datetime
 from typing import Any, TextIO
 
@@ -22,6 +22,7 @@ from flask import Flask, Response, g, has_request_context, request
 from flask.logging import default_handler
 
 REQUEST_ID_HEADER = "X-Request-ID"
+REQUEST_ID_ENVIRON = "HTTP_X_REQUEST_ID"
 # What a proxy's id looks like (nginx's $request_id, a UUID): anything else is replaced.
 VALID_REQUEST_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{7,127}")
 # The local part as people write it (letters, digits, . _ + -; any script); %40 is an
@@ -160,10 +161,28 @@ def configure(json_lines: bool, level: str = "INFO") -> None:
             logger.disabled = False
 
 
-def request_id() -> str:
+def request_id(environ: dict[str, Any] | None = None) -> str:
     """The request id: the proxy's, when it looks like one; a new one otherwise."""
-    incoming = request.headers.get(REQUEST_ID_HEADER, "")
-    return incoming if VALID_REQUEST_ID.fullmatch(incoming) else uuid.uuid4().hex
+    incoming = (request.environ if environ is None else environ).get(REQUEST_ID_ENVIRON, "")
+    return incoming if VALID_REQUEST_ID.fullmatch(incoming) else os.urandom(16).hex()
+
+
+def log_request_line(
+    method: str, route: str | None, status: int, started: float | None, **fields: Any
+) -> None:
+    """The one line of a request: method, route (never the path), status, duration, and the
+    slug, user id or request id when given."""
+    if not REQUEST_LOGGER.isEnabledFor(logging.INFO):
+        return
+    duration = round((time.perf_counter() - started) * 1000, 1) if started else None
+    REQUEST_LOGGER.info(
+        "%s %s %s",
+        method,
+        route or "-",
+        status,
+        extra={"method": method, "route": route, "status": status, "duration_ms": duration}
+        | fields,
+    )
 
 
 def _signed_in_user_id() -> int | None:
@@ -187,24 +206,20 @@ def init_app(app: Flask) -> None:
         if "request_id" not in g:  # a request that failed before ours began
             g.request_id = request_id()
         response.headers[REQUEST_ID_HEADER] = g.request_id
+        if not REQUEST_LOGGER.isEnabledFor(logging.INFO):
+            return response
         rule = request.url_rule
-        started = g.get("request_started")
-        fields: dict[str, Any] = {
-            "method": request.method,
-            "route": rule.rule if rule is not None else None,
-            "status": response.status_code,
-            "duration_ms": round((time.perf_counter() - started) * 1000, 1) if started else None,
-        }
+        fields: dict[str, Any] = {}
         if g.get("slug"):
             fields["slug"] = g.slug
         user_id = _signed_in_user_id()
         if user_id is not None:
             fields["user_id"] = user_id
-        REQUEST_LOGGER.info(
-            "%s %s %s",
+        log_request_line(
             request.method,
-            fields["route"] or "-",
+            rule.rule if rule is not None else None,
             response.status_code,
-            extra=fields,
+            g.get("request_started"),
+            **fields,
         )
         return response

@@ -26,15 +26,12 @@ from datetime import datetime, timedelta
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid, parseaddr
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 import idna
-import psycopg
 from flask import current_app, render_template
 from flask_mail import Connection
-from icalendar import Calendar
-from icalendar import Event as CalendarEvent
-from psycopg.rows import TupleRow
 from sqlalchemy import ColumnElement, func, or_, select, tuple_, update
 from sqlalchemy.orm import Session
 
@@ -44,6 +41,10 @@ from .dates import PARIS
 from .db import transaction
 from .extensions import db
 from .models import OutboxMessage, OutboxStatus, Registration, Status
+
+if TYPE_CHECKING:
+    import psycopg
+    from psycopg.rows import TupleRow
 
 SUBJECTS = {
     "confirm_address": "Confirmez votre inscription : {title}",
@@ -89,6 +90,10 @@ def _sender_domain() -> str:
 
 def calendar_invite(event: Event, registration: Registration) -> str:
     """An .ics invite with a VTIMEZONE and a UID stable for the registration."""
+    # Imported on first use: start-up (each web worker, each command) need not pay it.
+    from icalendar import Calendar
+    from icalendar import Event as CalendarEvent
+
     cal = Calendar()
     cal.add("prodid", "-//inscriptions//FR")
     cal.add("version", "2.0")
@@ -489,6 +494,8 @@ class _Listener:
     def wait(self, timeout: float) -> None:
         """Until a NOTIFY comes (it fires when a transaction that queued mail commits), or
         `timeout` seconds pass; a lost connection is opened again at the next wait."""
+        import psycopg  # the worker's alone: the web workers need not import it on SQLite
+
         try:
             if self.conn is None:
                 self.conn = psycopg.connect(self.url, autocommit=True)

@@ -1,6 +1,8 @@
 """Content pages: Markdown with YAML front matter, as the numerique.gouv.fr site writes them.
 
-A file is parsed once and cached until its modification time changes. The front matter is
+A file is parsed once and cached until its modification time changes; `current_site` keeps
+the whole site, in memory and on disk, so that a page view costs a few `stat` calls and a
+new process reads the parsed site back instead of parsing it again. The front matter is
 validated into frozen dataclasses (`model`). A malformed file never takes the site down:
 `load_site` keeps every good file, and lists each bad one (`BrokenFile`) with all its
 problems, each naming the file and the key; only the bad file's own page fails. The problems
@@ -11,13 +13,16 @@ from __future__ import annotations
 
 import functools
 import logging
+import os
+import pickle
+import sys
 import threading
 from dataclasses import dataclass
+from importlib.util import find_spec
 from pathlib import Path
 
-from . import parse
-from .markdown import PLACEHOLDER_LINK, render_markdown
 from .model import (
+    PLACEHOLDER_LINK,
     ContentError,
     Event,
     InfoField,
@@ -41,6 +46,8 @@ __all__ = [
     "QuestionKind",
     "Site",
     "SiteConfig",
+    "current_site",
+    "is_current",
     "load",
     "load_site",
     "registration_path",
@@ -51,11 +58,25 @@ logger = logging.getLogger(__name__)
 CONFIG_FILE = "_config.yml"
 
 
+def render_markdown(
+    text: str,
+    registration_url: str | None = None,
+    local_urls: frozenset[str] = frozenset(),
+    origin: str = "",
+) -> str:
+    """Markdown (with inline HTML) -> sanitised HTML (see `markdown.render_markdown`)."""
+    from .markdown import render_markdown as render
+
+    return render(text, registration_url, local_urls, origin)
+
+
 @functools.lru_cache(maxsize=512)
 def _parse(
     path: Path, mtime_ns: int, local_urls: frozenset[str], site: SiteConfig
 ) -> Page | tuple[Problem, ...]:
     # A broken file is cached too: it is not parsed again on every request, only once changed.
+    from . import parse  # Markdown and YAML are imported when a file is parsed
+
     try:
         meta, body = parse.read(path)
         if path.parent.name == "agenda":
@@ -88,11 +109,15 @@ def load(
 
 @functools.lru_cache(maxsize=16)
 def _site_config(path: Path, mtime_ns: int) -> tuple[SiteConfig, tuple[Problem, ...]]:
+    from . import parse
+
     return parse.site_config(path)
 
 
 @functools.lru_cache(maxsize=512)
 def _where_served(path: Path, mtime_ns: int, is_event: bool) -> tuple[str, bool]:
+    from . import parse
+
     return parse.where_served(path, is_event)
 
 
@@ -157,6 +182,8 @@ def _mtime_or_none(path: Path) -> int | None:
 def load_site(content_dir: str | Path, *, log: bool = True) -> Site:
     """Load every content file: the good ones, and the broken ones with their problems.
     Never raises ContentError. With `log`, new problems are logged (once per change)."""
+    from . import parse
+
     content_dir = Path(content_dir)
     config_path, event_files, page_files = content_files(content_dir)
     broken: list[BrokenFile] = []
@@ -216,6 +243,115 @@ def load_site(content_dir: str | Path, *, log: bool = True) -> Site:
     if log:
         _log_changes(content_dir, site, versions)
     return site
+
+
+Stamp = tuple[tuple[int, int] | None, ...]
+
+
+def _stamp(paths: tuple[str, ...]) -> Stamp:
+    """Each path's modification time and size (None when missing)."""
+    stamps: list[tuple[int, int] | None] = []
+    for path in paths:
+        try:
+            found = os.stat(path)
+        except OSError:
+            stamps.append(None)
+        else:
+            stamps.append((found.st_mtime_ns, found.st_size))
+    return tuple(stamps)
+
+
+@dataclass(frozen=True)
+class _Loaded:
+    paths: tuple[str, ...]  # the folders first, then every file the site was read from
+    stamp: Stamp
+    site: Site
+
+
+_loaded: dict[str | Path, _Loaded] = {}
+
+
+def current_site(content_dir: str | Path, cache_dir: str | Path | None = None) -> Site:
+    """`load_site`, given again while no content file changed: a page view costs a few
+    `stat` calls. A folder's time changes when a file is added, removed or renamed; each
+    file's time and size when it is written in place.
+
+    With `cache_dir`, the parsed site is also kept there (`content.pickle`), for the next
+    process to read back while the files and the parser stay the same: each web worker
+    would otherwise parse every file again at start-up."""
+    last = _loaded.get(content_dir)
+    if last is not None and _stamp(last.paths) == last.stamp:
+        return last.site
+    # Stamped before reading: a change made while the site loads is seen on the next call.
+    folder = Path(content_dir)
+    folders = tuple(map(str, (folder, folder / "agenda", folder / "pages")))
+    folder_stamp = _stamp(folders)
+    config_path, event_files, page_files = content_files(folder)
+    paths = folders + tuple(map(str, (config_path, *event_files, *page_files)))
+    stamp = folder_stamp + _stamp(paths[len(folders) :])
+    key = (sys.version, _parser_stamp(), str(folder.resolve()), paths, stamp)
+    site = _read_cache(cache_dir, key) if cache_dir is not None else None
+    if site is None:
+        site = load_site(folder)
+        if cache_dir is not None:
+            _write_cache(cache_dir, key, site)
+    else:
+        _log_changes(folder, site, {b.path: _mtime_or_none(Path(b.path)) for b in site.broken})
+    _loaded[content_dir] = _Loaded(paths, stamp, site)
+    return site
+
+
+def is_current(content_dir: str | Path, site: Site) -> bool:
+    """Whether `site` is what `current_site(content_dir)` gives, no file having changed."""
+    last = _loaded.get(content_dir)
+    return last is not None and last.site is site and _stamp(last.paths) == last.stamp
+
+
+CACHE_FILE = "content.pickle"
+# What a parsed site depends on besides its files: this package and the libraries it uses.
+_PARSER_MODULES = ("markdown_it", "nh3", "frontmatter", "yaml", "babel")
+
+
+@functools.cache
+def _parser_stamp() -> Stamp:
+    """The parser's own files (any change of code or library version shows in them)."""
+    here = Path(__file__).parent
+    ours = [str(p) for p in sorted(here.glob("*.py"))] + [str(here.parent / "dates.py")]
+    libraries = []
+    for name in _PARSER_MODULES:
+        spec = find_spec(name)
+        libraries.append(str(spec.origin) if spec is not None else name)
+    return _stamp((*ours, *libraries))
+
+
+def _read_cache(cache_dir: str | Path, key: object) -> Site | None:
+    """The site kept by an earlier process, if it was parsed from the same files by the
+    same parser; None otherwise. The file is the application's own (its instance folder)."""
+    try:
+        with open(Path(cache_dir) / CACHE_FILE, "rb") as file:
+            kept_key, site = pickle.load(file)
+    except (OSError, pickle.UnpicklingError, EOFError, AttributeError, ValueError, TypeError):
+        return None
+    return site if kept_key == key and isinstance(site, Site) else None
+
+
+def _write_cache(cache_dir: str | Path, key: object, site: Site) -> None:
+    """Atomically: a process starting meanwhile reads the old file or the new one."""
+    import tempfile
+
+    folder = Path(cache_dir)
+    temporary: str | None = None
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=folder, prefix=".content-", delete=False) as file:
+            temporary = file.name
+            pickle.dump((key, site), file, protocol=pickle.HIGHEST_PROTOCOL)
+        os.replace(temporary, folder / CACHE_FILE)
+    except (OSError, pickle.PicklingError, TypeError, AttributeError) as exc:
+        # A read-only instance folder: each process parses the content, as before.
+        logger.warning("Contenu analysé non gardé dans %s : %s", folder, exc)
+        if temporary is not None:
+            Path(temporary).unlink(missing_ok=True)
 
 
 # What was last logged, by content folder: {file: (mtime, problems)}. Shared by threads.

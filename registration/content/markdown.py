@@ -8,7 +8,9 @@ from collections.abc import Callable
 import nh3
 from markdown_it import MarkdownIt
 
-PLACEHOLDER_LINK = "lien à ajouter"
+from .model import PLACEHOLDER_LINK
+
+__all__ = ["PLACEHOLDER_LINK", "render_markdown"]
 
 _markdown = MarkdownIt(
     "commonmark",

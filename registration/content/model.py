@@ -7,6 +7,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+# The link editors leave for "the registration form": it becomes the form's URL.
+PLACEHOLDER_LINK = "lien à ajouter"
 # An event without an end is taken to last this long (calendar invites, "has it ended?").
 DEFAULT_DURATION = timedelta(hours=2)
 

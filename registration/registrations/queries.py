@@ -3,10 +3,16 @@ never take the write lock."""
 
 from __future__ import annotations
 
+import time
+from dataclasses import dataclass
+from datetime import datetime
+
+from flask import current_app
 from sqlalchemy import func, select
 
 from .. import clock, links
 from ..content import Event
+from ..db import commits
 from ..extensions import db
 from ..models import EventDomain, EventRecord, Registration, Status
 from . import rules, seats
@@ -22,12 +28,55 @@ def find_record(event: Event) -> EventRecord | None:
     ).first()
 
 
-def availability(event: Event) -> rules.Availability:
-    """Open or closed, and the places a newcomer can still get, in one read.
+def availability(event: Event, max_age: float = 0.0) -> rules.Availability:
+    """Open or closed, and the places a newcomer can still get, in one indexed read.
 
-    The waiting list goes first: its confirmed agents take any seat that frees up.
+    The waiting list goes first: its confirmed agents take any seat that frees up. With
+    `max_age` (seconds), a read this process made that recently is used again, unless it
+    has committed a write since: other processes' changes show within `max_age`.
     """
     now = clock.now()
+    cache: dict[str, _Read] = current_app.extensions.setdefault(_CACHE, {})
+    if max_age > 0:
+        found = fresh_availability(cache, event, now, max_age)
+        if found is not None:
+            return found
+    at, seen = time.monotonic(), commits()
+    state = _read_availability(event, now)
+    cache[event.slug] = _Read(event, now >= event.deadline, seen, at, state)
+    return state
+
+
+def fresh_availability(
+    cache: dict[str, _Read], event: Event, now: datetime, max_age: float
+) -> rules.Availability | None:
+    """The availability this process read less than `max_age` seconds ago, for this version
+    of the event, if it has committed nothing since and the deadline is on the same side."""
+    last = cache.get(event.slug)
+    if (
+        last is not None
+        and last.event is event
+        and last.passed == (now >= event.deadline)
+        and last.commits == commits()
+        and time.monotonic() - last.at < max_age
+    ):
+        return last.state
+    return None
+
+
+@dataclass(frozen=True)
+class _Read:
+    event: Event  # the content file's version it was computed for
+    passed: bool  # whether the deadline had passed
+    commits: int
+    at: float
+    state: rules.Availability
+
+
+_CACHE = "inscriptions.availability"
+
+
+def _read_availability(event: Event, now: datetime) -> rules.Availability:
     waiting = select(func.count()).where(
         Registration.event_id == EventRecord.id,
         Registration.status == Status.WAITLISTED,

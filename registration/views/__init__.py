@@ -7,7 +7,16 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from flask import Blueprint, abort, current_app, g, make_response, render_template
+from flask import (
+    Blueprint,
+    abort,
+    current_app,
+    g,
+    has_request_context,
+    make_response,
+    render_template,
+    request,
+)
 from flask_login import current_user
 
 from .. import content
@@ -17,8 +26,20 @@ from .. import content
 UNAVAILABLE = 503
 
 
+# Where a request keeps the content it read (its WSGI environ: g may outlive the request).
+SITE_KEY = "inscriptions.site"
+
+
 def site() -> content.Site:
-    return content.load_site(current_app.config["CONTENT_DIR"])
+    """The content, read once per request (and parsed once per change of a file)."""
+    if has_request_context():
+        found = request.environ.get(SITE_KEY)
+        if found is None:
+            found = request.environ[SITE_KEY] = content.current_site(
+                current_app.config["CONTENT_DIR"]
+            )
+        return found
+    return content.current_site(current_app.config["CONTENT_DIR"])
 
 
 def fail_if_broken(broken: content.BrokenFile | None, drafts_visible: bool) -> None:

@@ -22,7 +22,7 @@ from ..extensions import limiter
 from ..forms import RegistrationForm, add_error, registration_form
 from ..registrations import api, queries
 from ..registrations.exceptions import InvalidLink, NotEligible, RegistrationError
-from . import fail_if_broken, load_event_from_slug, site
+from . import event_page, fail_if_broken, load_event_from_slug, site
 
 bp = Blueprint("public", __name__)
 
@@ -67,11 +67,13 @@ def agenda() -> ResponseReturnValue:
     return render_template("public/index.html", events=events, past=False)
 
 
-@bp.get("/agenda/<slug>/")
+@bp.get(event_page.ROUTE)
+@limiter.exempt  # the same bytes for everyone, served at static speed: nothing to ration
 def event() -> ResponseReturnValue:
-    return render_template(
-        "public/event.html", event=g.event, registration=queries.availability(g.event)
-    )
+    state = queries.availability(g.event, max_age=event_page.STATE_MAX_AGE)
+    if event_page.is_plain_visit():
+        return event_page.response(g.event, state, site())
+    return event_page.render(g.event, state)
 
 
 def _registration_limit() -> str:

@@ -25,6 +25,7 @@ from ..factories import (
     register_url,
     registrations,
     set_now,
+    signed_in_client,
     statements,
 )
 
@@ -731,3 +732,104 @@ def test_rate_limit_is_shared_between_instances_through_redis(make_app, event, m
         for key in store.scan_iter(match=f"*{prefix}*"):
             store.delete(key)
         store.close()
+
+
+# --- The event page from its static parts ---------------------------------------------------
+
+
+def without_request_id(response) -> list[tuple[str, str]]:
+    return sorted((k, v) for k, v in response.headers.items() if k != "X-Request-ID")
+
+
+def rendered_in_full(app, url: str):
+    """The page as a visitor with a (stale) session cookie gets it: rendered in full."""
+    client = app.test_client()
+    client.set_cookie("session", "perime")
+    return client.get(url)
+
+
+@pytest.mark.parametrize("state", ["open", "full", "closed", "deadline", "unlimited"])
+def test_a_plain_visit_gets_the_bytes_of_the_page_rendered_in_full(app, event, plain_event, state):
+    shown = plain_event if state == "unlimited" else event
+    if state == "full":
+        make_record(app, event, capacity=1)
+        make_registration(app, event, Status.CONFIRMED)
+    elif state == "closed":
+        make_record(app, event, is_open=False, notice="Salle comble, merci de votre intérêt.")
+    elif state == "deadline":
+        set_now(app, "2023-06-12T18:00:00+02:00")
+    plain = app.test_client().get(shown.url)
+    full = rendered_in_full(app, shown.url)
+    assert plain.status_code == full.status_code == 200
+    assert plain.data == full.data
+    assert without_request_id(plain) == without_request_id(full)
+    assert "Set-Cookie" not in plain.headers
+    expected = {
+        "open": "100 places restantes.",
+        "full": "Complet : les nouvelles inscriptions rejoignent la liste d’attente.",
+        "closed": "Salle comble, merci de votre intérêt.",
+        "deadline": CLOSED_SINCE,
+        "unlimited": "Inscriptions ouvertes jusqu’au vendredi 15 septembre 2023 à 12h00",
+    }[state]
+    assert expected in text_of(plain)
+
+
+def test_each_state_shows_in_turn_on_the_same_static_parts(app, client, event):
+    make_record(app, event, capacity=2)
+    assert "2 places restantes." in text_of(client.get(event.url))
+    make_registration(app, event, Status.CONFIRMED)
+    assert "1 place restante." in text_of(client.get(event.url))
+    make_registration(app, event, Status.CONFIRMED)
+    assert "Complet" in text_of(client.get(event.url))
+    make_record(app, event, is_open=False)
+    text = text_of(client.get(event.url))
+    assert "Inscriptions closes" in text and "Complet" not in text
+    assert text.count('id="etat-inscriptions"') == 1
+
+
+def test_the_simulated_date_changes_with_the_clock(app, client, event):
+    assert "le samedi 20 mai 2023 à 10h00 (démonstration)" in text_of(client.get(event.url))
+    set_now(app, "2023-05-22T09:15:00+02:00")
+    assert "le lundi 22 mai 2023 à 09h15 (démonstration)" in text_of(client.get(event.url))
+
+
+def test_an_edited_event_file_shows_at_once(make_app, tmp_path, event):
+    content = tmp_path / "content"
+    shutil.copytree(CONTENT, content)
+    app = make_app(CONTENT_DIR=str(content))
+    client = app.test_client()
+    assert "<h1>Atelier des communs numériques</h1>" in text_of(client.get(event.url))
+    (path,) = (content / "agenda").glob(f"*{event.slug}.md")
+    path.write_text(
+        path.read_text(encoding="utf-8").replace(
+            "Atelier des communs numériques", "Atelier renommé", 1
+        ),
+        encoding="utf-8",
+    )
+    text = text_of(client.get(event.url))
+    assert "<h1>Atelier renommé</h1>" in text and "Atelier des communs" not in text
+
+
+def test_signed_in_staff_get_the_page_with_their_menu(app, event):
+    client = signed_in_client(app, "orga@numerique.gouv.fr", "organiser")
+    text = text_of(client.get(event.url))
+    assert "Se déconnecter" in text and 'name="csrf_token"' in text
+    plain = text_of(app.test_client().get(event.url))
+    assert "Se déconnecter" not in plain and "csrf_token" not in plain
+
+
+def test_a_flashed_message_shows_on_the_event_page(app, client, event):
+    with client.session_transaction() as session:
+        session["_flashes"] = [("info", "Un message pour vous.")]
+    assert "Un message pour vous." in text_of(client.get(event.url))
+    assert "Un message pour vous." not in text_of(client.get(event.url))
+
+
+def test_a_plain_visit_sets_no_cookie_and_keeps_the_security_headers(app, client, event):
+    response = client.get(event.url)
+    assert "Set-Cookie" not in response.headers
+    assert response.headers["Vary"] == "Cookie"
+    assert response.headers["Content-Type"] == "text/html; charset=utf-8"
+    for header in ("Content-Security-Policy", "X-Frame-Options", "Referrer-Policy"):
+        assert header in response.headers
+    assert "Cache-Control" not in response.headers  # public: caches may keep it
