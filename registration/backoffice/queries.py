@@ -149,19 +149,12 @@ def _statuses_and_answers(
     by_status: Counter[Status] = Counter()
     tallies: dict[str, Counter[str]] = {q.id: Counter() for q in choices}
     of_event = _attendees.event_id == record_id
-    if record_id is None:
-        pass
-    elif not choices:
-        by_status.update(
-            dict(
-                db.session.execute(
-                    select(_attendees.status, func.count())
-                    .where(of_event)
-                    .group_by(_attendees.status)
-                ).all()
-            )
-        )
-    else:
+    if record_id is not None and not choices:
+        for status, count in db.session.execute(
+            select(_attendees.status, func.count()).where(of_event).group_by(_attendees.status)
+        ):
+            by_status[status] = count
+    elif record_id is not None:
         answers = cast(_attendees.answers, Text)
         decoded: dict[str, dict[str, Any]] = {}
         for status, text, count in db.session.execute(
@@ -280,7 +273,11 @@ def search(event: Event, filters: Filters) -> Select[Registration]:
 
 
 def attendee_list(event: Event, filters: Filters) -> Select[Registration]:
-    return search(event, filters).order_by(Registration.last_name, Registration.first_name)
+    """By name, then by registration (equal names keep their order from page to page): the
+    order of the (event, last name, first name, id) index."""
+    return search(event, filters).order_by(
+        Registration.last_name, Registration.first_name, Registration.id
+    )
 
 
 def registration(event: Event, public_id: str) -> Registration | None:
