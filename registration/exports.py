@@ -12,8 +12,6 @@ from functools import lru_cache
 from itertools import islice
 from typing import Any
 
-from openpyxl import Workbook
-from openpyxl.utils import get_column_letter
 from sqlalchemy import BigInteger, ColumnElement, String, Text, cast, func, type_coerce
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.compiler import SQLCompiler
@@ -211,6 +209,8 @@ class _Pipe:
 def _package(titles: list[str]) -> list[tuple[str, bytes]]:
     """Every part of openpyxl's own workbook, one sheet "Inscriptions" holding the header:
     the rows are then written into the sheet, between its header and its end."""
+    from openpyxl import Workbook  # 50 ms to import: only for whoever downloads one
+
     workbook = Workbook(write_only=True)
     workbook.create_sheet("Inscriptions").append(titles)
     output = io.BytesIO()
@@ -259,6 +259,8 @@ def xlsx_chunks(event: Event, records: Iterable[Sequence[Any]]) -> Iterator[byte
 
 def _write_xlsx(event: Event, records: Iterable[Sequence[Any]], pipe: _Pipe) -> Iterator[None]:
     """Zip the workbook into `pipe`, pausing whenever bytes may be taken out."""
+    from openpyxl.utils import get_column_letter
+
     titles = header(event)
     starts = [f'<c r="{get_column_letter(i)}' for i in range(1, len(titles) + 1)]
     # The fastest level: the sheet's repetitive XML still shrinks about nine times.
