@@ -1,12 +1,20 @@
-"""French dates in Europe/Paris."""
+"""French dates in Europe/Paris, checked against Babel's own `format_datetime`."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
+from babel.dates import format_datetime
 
-from registration.dates import PARIS, date_fr, datetime_fr, short_datetime_fr, time_fr
+from registration.dates import (
+    PARIS,
+    date_fr,
+    datetime_fr,
+    short_datetime_fr,
+    short_datetime_fr_at,
+    time_fr,
+)
 
 
 @pytest.mark.parametrize(
@@ -42,3 +50,45 @@ def test_the_first_of_the_month_is_written_1er_in_paris_time():
 def test_short_datetime_for_tables_and_exports():
     assert short_datetime_fr(datetime(2023, 6, 1, 12, 0, tzinfo=UTC)) == "01/06/2023 14:00"
     assert short_datetime_fr(datetime(2024, 1, 9, 8, 5, tzinfo=UTC)) == "09/01/2024 09:05"
+
+
+# --- Babel's own formatting as the reference ------------------------------------------------
+
+
+def moments() -> list[datetime]:
+    """Every 7 minutes across both clock changes of 2023 and 2024, and every 5 h 11 min
+    across two years: both offsets, both sides of every Paris midnight."""
+    found = []
+    for change in ("2023-03-26", "2023-10-29", "2024-03-31", "2024-10-27"):
+        start = datetime.fromisoformat(f"{change}T00:00:00+00:00") - timedelta(hours=3)
+        found += [start + timedelta(minutes=7 * i) for i in range(60)]
+    start = datetime(2023, 1, 1, tzinfo=UTC)
+    found += [start + timedelta(minutes=311 * i) for i in range(3400)]
+    return found
+
+
+def test_formats_are_babels():
+    for moment in moments():
+        day = "d'er'" if moment.astimezone(PARIS).day == 1 else "d"
+        babel_date = format_datetime(moment, f"EEEE {day} MMMM y", tzinfo=PARIS, locale="fr_FR")
+        assert date_fr(moment) == babel_date
+        assert time_fr(moment) == format_datetime(moment, "HH'h'mm", tzinfo=PARIS, locale="fr_FR")
+        short = format_datetime(moment, "dd/MM/y HH:mm", tzinfo=PARIS, locale="fr_FR")
+        assert short_datetime_fr(moment) == short, moment
+
+
+def test_short_datetime_of_a_timestamp():
+    for moment in moments():
+        seconds = int(moment.timestamp())
+        assert short_datetime_fr_at(seconds) == short_datetime_fr(moment), moment
+    # the seconds are cut, not rounded
+    assert short_datetime_fr_at(int(datetime(2023, 6, 1, 12, 0, 59, tzinfo=UTC).timestamp())) == (
+        "01/06/2023 14:00"
+    )
+
+
+def test_short_datetime_of_a_timestamp_where_paris_is_not_whole_hours_from_utc():
+    """Before 1911 Paris kept its mean solar time, UTC+0:09:21: no hour is cached then."""
+    moment = datetime(1900, 1, 1, 12, 0, tzinfo=UTC)
+    assert short_datetime_fr_at(int(moment.timestamp())) == "01/01/1900 12:09"
+    assert short_datetime_fr_at(int(moment.timestamp())) == short_datetime_fr(moment)

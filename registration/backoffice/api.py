@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import Select, delete, select, update
 from sqlalchemy.orm import Session
@@ -42,8 +43,8 @@ def log_action(actor: str, action: str, event_slug: str = "", details: str = "")
         audit(session, actor, action, event_slug, details)
 
 
-def export(event: Event, actor: str, kind: str, filters: queries.Filters) -> Select[Registration]:
-    """The rows to export, once the export is written to the audit log."""
+def export(event: Event, actor: str, kind: str, filters: queries.Filters) -> Select[Any]:
+    """The rows to export (queries.export), once the export is written to the audit log."""
     details = f"q={filters.search!r} statut={filters.status!r}"
     log_action(actor, f"export-{kind}", event.slug, details)
     return queries.export(event, filters)

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import json
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from flask_sqlalchemy.pagination import Pagination
-from sqlalchemy import Select, func, or_, select
+from sqlalchemy import ColumnElement, Select, Text, cast, func, or_, select
 
-from .. import clock
+from .. import clock, exports
 from ..content import Event, Question
 from ..dates import PARIS
 from ..extensions import db
@@ -85,8 +87,14 @@ class Dashboard:
     questions: tuple[QuestionCounts, ...]
 
 
-def _record_id(event: Event) -> Select[int]:
-    return select(EventRecord.id).where(EventRecord.slug == event.slug)
+_attendees = Registration.__table__.c
+_events = EventRecord.__table__.c
+
+
+def _of_event(event: Event) -> ColumnElement[bool]:
+    """The event's registrations; `=` rather than `IN` lets its indexes give their order."""
+    record_id = select(_events.id).where(_events.slug == event.slug).scalar_subquery()
+    return _attendees.event_id == record_id
 
 
 def page_number(value: str | None) -> int:
@@ -108,7 +116,7 @@ def paginate(query: Select[Any], page: str | None, per_page: int) -> Pagination:
 
 
 def of_event(event: Event) -> Select[Registration]:
-    return select(Registration).where(Registration.event_id.in_(_record_id(event)))
+    return select(Registration).where(_of_event(event))
 
 
 def overview(event: Event) -> EventOverview:
@@ -128,77 +136,148 @@ def time_left(deadline: datetime, now: datetime) -> str:
     return " et ".join(parts)
 
 
-def _question_counts(event: Event) -> tuple[QuestionCounts, ...]:
+def _statuses_and_answers(
+    event: Event, record_id: int | None
+) -> tuple[dict[Status, int], tuple[QuestionCounts, ...]]:
+    """Registrations per status, and the options chosen by the active ones.
+
+    Answers are JSON, out of any index: one pass over the event's rows counts each distinct
+    (status, answers) pair (few: they are choices), and each answer is decoded once here.
+    Without choice questions the status counts come from the (event, status) index alone.
+    """
     choices = [q for q in event.questions if q.is_choice]
-    if not choices:
-        return ()
+    by_status: Counter[Status] = Counter()
     tallies: dict[str, Counter[str]] = {q.id: Counter() for q in choices}
-    active = of_event(event).where(Registration.status.in_(ACTIVE))
-    answers = active.with_only_columns(Registration.answers).execution_options(yield_per=1000)
-    for (answer,) in db.session.execute(answers):
-        for question in choices:
-            tallies[question.id].update(question.chosen((answer or {}).get(question.id)))
-    return tuple(
+    of_event = _attendees.event_id == record_id
+    if record_id is not None and not choices:
+        for status, count in db.session.execute(
+            select(_attendees.status, func.count()).where(of_event).group_by(_attendees.status)
+        ):
+            by_status[status] = count
+    elif record_id is not None:
+        answers = cast(_attendees.answers, Text)
+        decoded: dict[str, dict[str, Any]] = {}
+        for status, text, count in db.session.execute(
+            select(_attendees.status, answers, func.count())
+            .where(of_event)
+            .group_by(_attendees.status, answers)
+        ):
+            by_status[status] += count
+            if status not in ACTIVE:
+                continue
+            if text not in decoded:
+                decoded[text] = json.loads(text) or {}
+            for question in choices:
+                for option in question.chosen(decoded[text].get(question.id)):
+                    tallies[question.id][option] += count
+    questions = tuple(
         QuestionCounts(q, tuple((o, tallies[q.id][o]) for o in q.options)) for q in choices
     )
+    return by_status, questions
 
 
-def _per_day(event: Event) -> tuple[tuple[str, int], ...]:
-    # Days in Paris time: the database's date functions differ, so the days are counted here.
-    per_day: Counter[str] = Counter()
-    created = of_event(event).with_only_columns(Registration.created_at)
-    for (created_at,) in db.session.execute(created.execution_options(yield_per=1000)):
-        per_day[created_at.astimezone(PARIS).date().isoformat()] += 1
-    return tuple(sorted(per_day.items()))
+# SQLite allows 2,000 columns in a result: days are counted 500 at a time.
+_DAYS_PER_QUERY = 500
+
+
+def _paris_days(first: datetime, last: datetime) -> list[tuple[date, datetime, datetime]]:
+    """Each day in Paris from `first`'s to `last`'s, with its start and end (aware)."""
+    days = []
+    day = first.astimezone(PARIS).date()
+    while day <= last.astimezone(PARIS).date():
+        after = day + timedelta(days=1)
+        days.append((day, _midnight(day), _midnight(after)))
+        day = after
+    return days
+
+
+def _midnight(day: date) -> datetime:
+    return datetime(day.year, day.month, day.day, tzinfo=PARIS)
+
+
+def _per_day(record_id: int) -> tuple[tuple[str, int], ...]:
+    """Registrations made each day in Paris (days without any left out). Each day is a range
+    of the (event, created_at) index, counted without reading the rows."""
+    created = _attendees.created_at
+    of_event = _attendees.event_id == record_id
+    # Apart, each is one step down the index on SQLite too.
+    first = db.session.scalar(select(func.min(created)).where(of_event))
+    last = db.session.scalar(select(func.max(created)).where(of_event))
+    if first is None or last is None:
+        return ()
+    days = _paris_days(first, last)
+    per_day: list[tuple[str, int]] = []
+    for start in range(0, len(days), _DAYS_PER_QUERY):
+        some = days[start : start + _DAYS_PER_QUERY]
+        counts = db.session.execute(
+            select(
+                *(
+                    select(func.count())
+                    .where(of_event, created >= begin, created < end)
+                    .scalar_subquery()
+                    for _, begin, end in some
+                )
+            )
+        ).one()
+        per_day += [(day.isoformat(), n) for (day, _, _), n in zip(some, counts, strict=True) if n]
+    return tuple(per_day)
 
 
 def dashboard(event: Event) -> Dashboard:
-    by_status = dict(
-        db.session.execute(
-            of_event(event)
-            .with_only_columns(Registration.status, func.count())
-            .group_by(Registration.status)
+    """The dashboard's figures, aggregated in the database: from indexes alone, but for one
+    pass over the event's rows for the answers."""
+    summary = overview(event)
+    record_id = summary.record.id if summary.record is not None else None
+    by_status, questions = _statuses_and_answers(event, record_id)
+    employers: Sequence[Any] = ()
+    if record_id is not None:
+        employers = db.session.execute(
+            select(_attendees.employer, func.count())
+            .where(_attendees.event_id == record_id, _attendees.status.in_(ACTIVE))
+            .group_by(_attendees.employer)
+            .order_by(func.count().desc(), _attendees.employer)
+            .limit(15)
         ).all()
-    )
-    employers = db.session.execute(
-        of_event(event)
-        .with_only_columns(Registration.employer, func.count())
-        .where(Registration.status.in_(ACTIVE))
-        .group_by(Registration.employer)
-        .order_by(func.count().desc(), Registration.employer)
-        .limit(15)
-    ).all()
     return Dashboard(
-        overview=overview(event),
-        counts=tuple((s, by_status.get(s, 0)) for s in Status),
+        overview=summary,
+        counts=tuple((s, by_status[s]) for s in Status),
         time_left=time_left(event.deadline, clock.now()),
-        per_day=_per_day(event),
+        per_day=_per_day(record_id) if record_id is not None else (),
         employers=tuple((name, count) for name, count in employers),
-        questions=_question_counts(event),
+        questions=questions,
     )
+
+
+def _matching(event: Event, filters: Filters) -> list[ColumnElement[bool]]:
+    """The event's registrations matching the search box and the status filter."""
+    clauses = [_of_event(event)]
+    if filters.search:
+        pattern = f"%{filters.search.lower()}%"
+        clauses.append(
+            or_(
+                func.lower(_attendees.first_name).like(pattern),
+                func.lower(_attendees.last_name).like(pattern),
+                func.lower(_attendees.email).like(pattern),
+                func.lower(_attendees.employer).like(pattern),
+                func.lower(_attendees.first_name + " " + _attendees.last_name).like(pattern),
+            )
+        )
+    if filters.status:
+        clauses.append(_attendees.status == filters.status)
+    return clauses
 
 
 def search(event: Event, filters: Filters) -> Select[Registration]:
     """The registrations matching the search box and the status filter."""
-    query = of_event(event)
-    if filters.search:
-        pattern = f"%{filters.search.lower()}%"
-        query = query.where(
-            or_(
-                func.lower(Registration.first_name).like(pattern),
-                func.lower(Registration.last_name).like(pattern),
-                func.lower(Registration.email).like(pattern),
-                func.lower(Registration.employer).like(pattern),
-                func.lower(Registration.first_name + " " + Registration.last_name).like(pattern),
-            )
-        )
-    if filters.status:
-        query = query.where(Registration.status == filters.status)
-    return query
+    return select(Registration).where(*_matching(event, filters))
 
 
 def attendee_list(event: Event, filters: Filters) -> Select[Registration]:
-    return search(event, filters).order_by(Registration.last_name, Registration.first_name)
+    """By name, then by registration (equal names keep their order from page to page): the
+    order of the (event, last name, first name, id) index."""
+    return search(event, filters).order_by(
+        Registration.last_name, Registration.first_name, Registration.id
+    )
 
 
 def registration(event: Event, public_id: str) -> Registration | None:
@@ -216,11 +295,13 @@ def sign_in_sheet(event: Event) -> list[Registration]:
     )
 
 
-def export(event: Event, filters: Filters) -> Select[Registration]:
-    """The rows of an export, streamed from the database: memory stays flat for any number."""
+def export(event: Event, filters: Filters) -> Select[Any]:
+    """The rows of an export: plain tuples of `exports.COLUMNS` (a Core select: no ORM object
+    is built), streamed from the database 1,000 at a time, so memory stays flat."""
     return (
-        search(event, filters)
-        .order_by(Registration.last_name, Registration.first_name, Registration.id)
+        select(*exports.COLUMNS)
+        .where(*_matching(event, filters))
+        .order_by(_attendees.last_name, _attendees.first_name, _attendees.id)
         .execution_options(yield_per=1000)
     )
 

@@ -13,7 +13,6 @@ from flask import (
     redirect,
     render_template,
     request,
-    send_file,
     stream_with_context,
     url_for,
 )
@@ -96,7 +95,7 @@ def export_csv() -> ResponseReturnValue:
     query = api.export(event, current_user.email, "csv" if excel else "csv-rfc4180", _filters())
 
     def generate() -> Iterator[str]:
-        yield from exports.csv_chunks(event, db.session.scalars(query), excel=excel)
+        yield from exports.csv_chunks(event, db.session.execute(query), excel=excel)
 
     return Response(
         stream_with_context(generate()),
@@ -110,12 +109,16 @@ def export_csv() -> ResponseReturnValue:
 
 @bp.get("/<slug>/export.xlsx")
 def export_xlsx() -> ResponseReturnValue:
-    query = api.export(g.event, current_user.email, "xlsx", _filters())
-    return send_file(
-        exports.xlsx_file(g.event, db.session.scalars(query)),
+    event: Event = g.event
+    query = api.export(event, current_user.email, "xlsx", _filters())
+
+    def generate() -> Iterator[bytes]:
+        yield from exports.xlsx_chunks(event, db.session.execute(query))
+
+    return Response(
+        stream_with_context(generate()),
         mimetype="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-        as_attachment=True,
-        download_name=_export_name(g.event, "xlsx"),
+        headers={"Content-Disposition": f"attachment; filename={_export_name(event, 'xlsx')}"},
     )
 
 

@@ -5,13 +5,14 @@ from __future__ import annotations
 from datetime import datetime
 
 import pytest
+import sqlalchemy as sa
 
 from registration.backoffice import queries
 from registration.backoffice.queries import Filters
 from registration.extensions import db
-from registration.models import Status
+from registration.models import Registration, Status
 
-from ..factories import make_record, make_registration, make_user
+from ..factories import make_record, make_registration, make_user, registrations, statements
 
 # --- dashboard ------------------------------------------------------------------------------
 
@@ -108,9 +109,103 @@ def test_dashboard_counts_the_options_of_each_choice_question(app, event):
 
 def test_dashboard_of_an_event_without_questions_has_no_tallies(app, plain_event):
     make_registration(app, plain_event, answers={"sujets": ["Gouvernance"]})
+    make_registration(app, plain_event, Status.CANCELLED)
     board = dashboard(app, plain_event)
     assert board.questions == ()
+    assert dict(board.counts)[Status.CONFIRMED] == 1 and dict(board.counts)[Status.CANCELLED] == 1
     assert board.overview.capacity.places is None
+
+
+def test_dashboard_counts_the_same_answers_under_each_status(app, event):
+    """Equal answers are counted once per status by the database: each status counts, and
+    only the active ones reach the tallies."""
+    same = {"atelier": "Accessibilité", "sujets": ["Communauté"]}
+    for status in (*Status, Status.CONFIRMED, Status.REVIEW):
+        make_registration(app, event, status, answers=same)
+    make_registration(app, event, answers={"atelier": "Hors liste", "sujets": "Communauté"})
+    board = dashboard(app, event)
+    assert board.counts == tuple(
+        (s, 3 if s == Status.CONFIRMED else 2 if s == Status.REVIEW else 1) for s in Status
+    )
+    tallies = {t.question.id: t.counts for t in board.questions}
+    assert tallies == {
+        "atelier": (("Données ouvertes", 0), ("Logiciels libres", 0), ("Accessibilité", 6)),
+        "sujets": (("Gouvernance", 0), ("Financement", 0), ("Communauté", 7)),
+    }  # an option the file no longer offers is left out; a lone text counts as chosen
+
+
+def test_dashboard_counts_days_across_a_clock_change_and_leaves_out_empty_days(app, event):
+    at = datetime.fromisoformat
+    make_registration(app, event, created_at=at("2023-03-25T22:59:00+00:00"))  # 23:59, winter
+    make_registration(app, event, created_at=at("2023-03-25T23:00:00+00:00"))  # 00:00 the 26th
+    make_registration(app, event, created_at=at("2023-03-26T21:59:00+00:00"))  # 23:59, summer
+    make_registration(app, event, created_at=at("2023-03-26T22:00:00+00:00"))  # 00:00 the 27th
+    make_registration(app, event, created_at=at("2023-03-30T10:00:00+00:00"))
+    assert dashboard(app, event).per_day == (
+        ("2023-03-25", 1),
+        ("2023-03-26", 2),
+        ("2023-03-27", 1),
+        ("2023-03-30", 1),  # the 28th and the 29th had none
+    )
+
+
+def test_dashboard_counts_days_over_more_than_one_query(app, event):
+    """Days are counted 500 per statement (SQLite allows 2,000 result columns)."""
+    at = datetime.fromisoformat
+    make_registration(app, event, created_at=at("2021-01-01T12:00:00+00:00"))
+    make_registration(app, event, created_at=at("2022-09-01T12:00:00+00:00"))  # day 609
+    make_registration(app, event, created_at=at("2022-09-01T13:00:00+00:00"))
+    assert dashboard(app, event).per_day == (("2021-01-01", 1), ("2022-09-01", 2))
+
+
+def test_dashboard_reads_counts_not_registrations(app, event):
+    """As many statements for 3 registrations as for 30, and no Registration built."""
+    loaded: list[object] = []
+
+    def load(target, context):
+        loaded.append(target)
+
+    sent = []
+    for count in (3, 30):
+        while len(registrations(app)) < count:
+            make_registration(app, event, answers={"atelier": "Accessibilité"})
+        with statements(app) as sql, app.app_context():
+            sa.event.listen(Registration, "load", load)
+            try:
+                queries.dashboard(event)
+            finally:
+                sa.event.remove(Registration, "load", load)
+        sent.append(len(sql))
+    assert sent[0] == sent[1] and loaded == []
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_dashboard_counts_per_day_and_per_employer_from_indexes_alone(app, event):
+    """SQLite says how it reads: the dashboard's counts per day and per administration
+    come from covering indexes, without reading the rows."""
+    make_registration(app, event)
+    sent: list[tuple[str, object]] = []
+
+    def record(conn, cursor, statement, parameters, context, executemany):
+        sent.append((statement, parameters))
+
+    with app.app_context():
+        sa.event.listen(db.engine, "before_cursor_execute", record)
+        try:
+            queries.dashboard(event)
+        finally:
+            sa.event.remove(db.engine, "before_cursor_execute", record)
+        explain = db.session.connection().exec_driver_sql
+        plans = {
+            statement: " ".join(
+                str(row[-1]) for row in explain(f"EXPLAIN QUERY PLAN {statement}", params)
+            )
+            for statement, params in sent
+            if "created_at >=" in statement or "GROUP BY attendees.employer" in statement
+        }
+    assert len(plans) == 2
+    for plan in plans.values():
+        assert "COVERING INDEX ix_attendees_event_" in plan, plans
 
 
 def test_dashboard_places_follow_the_admin_override(app, event):
@@ -227,9 +322,9 @@ def test_sign_in_sheet_lists_confirmed_attendees_by_name_case_blind(app, event):
 
 def test_export_rows_follow_the_filters_in_name_order(people, event):
     with people.app_context():
-        rows = db.session.scalars(queries.export(event, Filters())).all()
+        rows = db.session.execute(queries.export(event, Filters())).all()
         assert [r.last_name for r in rows] == ["Abadie", "Durand", "Martin"]
-        rows = db.session.scalars(queries.export(event, Filters(status="pending"))).all()
+        rows = db.session.execute(queries.export(event, Filters(status="pending"))).all()
         assert [r.last_name for r in rows] == ["Abadie"]
 
 
@@ -291,6 +386,14 @@ def test_every_status_is_a_filter():
 )
 def test_page_number_is_a_bounded_positive_integer(value, number):
     assert queries.page_number(value) == number
+
+
+def test_attendee_list_orders_equal_names_by_registration(app, event):
+    made = [make_registration(app, event, last_name="Martin", first_name="Léa") for _ in range(3)]
+    first = make_registration(app, event, last_name="Abadie")
+    with app.app_context():
+        listed = db.session.scalars(queries.attendee_list(event, Filters())).all()
+        assert [r.id for r in listed] == [first.id, *(r.id for r in made)]
 
 
 def test_paginate_past_the_end_gives_the_last_page(app, event):

@@ -268,6 +268,21 @@ def test_xlsx_export_has_the_same_columns_and_protections(registered, organiser_
     assert all(cell.data_type != "f" for row in sheet.iter_rows() for cell in row)
 
 
+def test_xlsx_export_is_streamed(registered, organiser_client):
+    response = organiser_client.get(f"{BASE}/export.xlsx", buffered=False)
+    try:
+        assert response.is_streamed
+        assert response.headers["Content-Disposition"] == (
+            f"attachment; filename=inscrits-{SLUG}-20230520-1000.xlsx"
+        )
+        chunks = list(response.response)
+    finally:
+        response.close()
+    assert len(chunks) > 1 and chunks[0].startswith(b"PK\x03\x04")
+    sheet = openpyxl.load_workbook(io.BytesIO(b"".join(chunks))).active
+    assert sheet.max_row == 4
+
+
 def test_xlsx_export_follows_the_filter(registered, organiser_client):
     response = organiser_client.get(f"{BASE}/export.xlsx?q=abadie")
     sheet = openpyxl.load_workbook(io.BytesIO(response.get_data())).active

@@ -1,0 +1,39 @@
+"""Indexes for the exports, the attendee list and the organiser's dashboard
+
+Revision ID: 9c41d7e2b8a5
+Revises: e4a1b7c9d2f6
+Create Date: 2026-12-01 11:00:00
+
+- `ix_attendees_event_name` (event, last name, first name, id): the order of the exports and
+  of the attendee list, read from the index instead of sorting every row of the event.
+- `ix_attendees_event_employer` (event, employer, status): the dashboard's registrations per
+  administration, counted from the index alone.
+- `ix_attendees_event_created` (event, created_at): the dashboard's registrations per day,
+  each day a range of the index.
+Each index is built in the migration's transaction: on PostgreSQL, writes to `attendees`
+wait meanwhile (about a second per million rows here).
+"""
+from alembic import op
+
+
+# revision identifiers, used by Alembic.
+revision = '9c41d7e2b8a5'
+down_revision = 'e4a1b7c9d2f6'
+branch_labels = None
+depends_on = None
+
+INDEXES = (
+    ('ix_attendees_event_name', ['event_id', 'last_name', 'first_name', 'id']),
+    ('ix_attendees_event_employer', ['event_id', 'employer', 'status']),
+    ('ix_attendees_event_created', ['event_id', 'created_at']),
+)
+
+
+def upgrade():
+    for name, columns in INDEXES:
+        op.create_index(name, 'attendees', columns)
+
+
+def downgrade():
+    for name, _ in reversed(INDEXES):
+        op.drop_index(name, table_name='attendees')
