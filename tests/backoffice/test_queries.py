@@ -117,8 +117,8 @@ def test_dashboard_of_an_event_without_questions_has_no_tallies(app, plain_event
 
 
 def test_dashboard_counts_the_same_answers_under_each_status(app, event):
-    """Equal answers are counted once per status by the database: each status counts, and
-    only the active ones reach the tallies."""
+    """Equal answers are grouped by the database: every status is counted, and only the
+    active registrations reach the tallies."""
     same = {"atelier": "Accessibilité", "sujets": ["Communauté"]}
     for status in (*Status, Status.CONFIRMED, Status.REVIEW):
         make_registration(app, event, status, answers=same)
