@@ -181,10 +181,10 @@ def _per_day(record_id: int) -> tuple[tuple[str, int], ...]:
     """Registrations made each day in Paris (days without any left out). Each day is a range
     of the (event, created_at) index, counted without reading the rows."""
     created = _attendees.created_at
-    of_event = _attendees.event_id == record_id
+    in_event = _attendees.event_id == record_id
     # Apart, each is one step down the index on SQLite too.
-    first = db.session.scalar(select(func.min(created)).where(of_event))
-    last = db.session.scalar(select(func.max(created)).where(of_event))
+    first = db.session.scalar(select(func.min(created)).where(in_event))
+    last = db.session.scalar(select(func.max(created)).where(in_event))
     if first is None or last is None:
         return ()
     days = _paris_days(first, last)
@@ -195,7 +195,7 @@ def _per_day(record_id: int) -> tuple[tuple[str, int], ...]:
             select(
                 *(
                     select(func.count())
-                    .where(of_event, created >= begin, created < end)
+                    .where(in_event, created >= begin, created < end)
                     .scalar_subquery()
                     for _, begin, end in some
                 )
@@ -213,15 +213,15 @@ def dashboard(event: Event) -> Dashboard:
     by_status: dict[Status, int] = {}
     employers: Sequence[Any] = ()
     if record_id is not None:
-        of_event = _attendees.event_id == record_id
+        in_event = _attendees.event_id == record_id
         by_status = dict(
             db.session.execute(
-                select(_attendees.status, func.count()).where(of_event).group_by(_attendees.status)
+                select(_attendees.status, func.count()).where(in_event).group_by(_attendees.status)
             ).all()
         )
         employers = db.session.execute(
             select(_attendees.employer, func.count())
-            .where(of_event, _attendees.status.in_(ACTIVE))
+            .where(in_event, _attendees.status.in_(ACTIVE))
             .group_by(_attendees.employer)
             .order_by(func.count().desc(), _attendees.employer)
             .limit(15)
