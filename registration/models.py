@@ -150,7 +150,8 @@ class Registration(Base):
     __tablename__ = "attendees"
     __table_args__ = (
         UniqueConstraint("event_id", "email", name="uq_attendees_event_email"),
-        Index("ix_attendees_event_status", "event_id", "status"),
+        # With the address's confirmation: the confirmed waiting list, counted from the index.
+        Index("ix_attendees_event_status", "event_id", "status", "email_confirmed_at"),
         # The exports' and the attendee list's order; the dashboard's counts per
         # administration and per day, read from the indexes alone.
         Index("ix_attendees_event_name", "event_id", "last_name", "first_name", "id"),

@@ -136,44 +136,26 @@ def time_left(deadline: datetime, now: datetime) -> str:
     return " et ".join(parts)
 
 
-def _statuses_and_answers(
-    event: Event, record_id: int | None
-) -> tuple[dict[Status, int], tuple[QuestionCounts, ...]]:
-    """Registrations per status, and the options chosen by the active ones.
-
-    Answers are JSON, out of any index: one pass over the event's rows counts each distinct
-    (status, answers) pair (few: they are choices), and each answer is decoded once here.
-    Without choice questions the status counts come from the (event, status) index alone.
-    """
+def _answer_counts(event: Event, record_id: int | None) -> tuple[QuestionCounts, ...]:
+    """The options chosen by active registrations. Answers are JSON, in no index: one pass
+    over the event's rows counts each distinct answer (few: they are choices), and each is
+    decoded once here."""
     choices = [q for q in event.questions if q.is_choice]
-    by_status: Counter[Status] = Counter()
     tallies: dict[str, Counter[str]] = {q.id: Counter() for q in choices}
-    of_event = _attendees.event_id == record_id
-    if record_id is not None and not choices:
-        for status, count in db.session.execute(
-            select(_attendees.status, func.count()).where(of_event).group_by(_attendees.status)
-        ):
-            by_status[status] = count
-    elif record_id is not None:
+    if choices and record_id is not None:
         answers = cast(_attendees.answers, Text)
-        decoded: dict[str, dict[str, Any]] = {}
-        for status, text, count in db.session.execute(
-            select(_attendees.status, answers, func.count())
-            .where(of_event)
-            .group_by(_attendees.status, answers)
+        for text, count in db.session.execute(
+            select(answers, func.count())
+            .where(_attendees.event_id == record_id, _attendees.status.in_(ACTIVE))
+            .group_by(answers)
         ):
-            by_status[status] += count
-            if status not in ACTIVE:
-                continue
-            if text not in decoded:
-                decoded[text] = json.loads(text) or {}
+            answer = json.loads(text) or {}
             for question in choices:
-                for option in question.chosen(decoded[text].get(question.id)):
+                for option in question.chosen(answer.get(question.id)):
                     tallies[question.id][option] += count
-    questions = tuple(
+    return tuple(
         QuestionCounts(q, tuple((o, tallies[q.id][o]) for o in q.options)) for q in choices
     )
-    return by_status, questions
 
 
 # SQLite allows 2,000 columns in a result: days are counted 500 at a time.
@@ -199,10 +181,10 @@ def _per_day(record_id: int) -> tuple[tuple[str, int], ...]:
     """Registrations made each day in Paris (days without any left out). Each day is a range
     of the (event, created_at) index, counted without reading the rows."""
     created = _attendees.created_at
-    of_event = _attendees.event_id == record_id
+    in_event = _attendees.event_id == record_id
     # Apart, each is one step down the index on SQLite too.
-    first = db.session.scalar(select(func.min(created)).where(of_event))
-    last = db.session.scalar(select(func.max(created)).where(of_event))
+    first = db.session.scalar(select(func.min(created)).where(in_event))
+    last = db.session.scalar(select(func.max(created)).where(in_event))
     if first is None or last is None:
         return ()
     days = _paris_days(first, last)
@@ -213,7 +195,7 @@ def _per_day(record_id: int) -> tuple[tuple[str, int], ...]:
             select(
                 *(
                     select(func.count())
-                    .where(of_event, created >= begin, created < end)
+                    .where(in_event, created >= begin, created < end)
                     .scalar_subquery()
                     for _, begin, end in some
                 )
@@ -228,23 +210,29 @@ def dashboard(event: Event) -> Dashboard:
     pass over the event's rows for the answers."""
     summary = overview(event)
     record_id = summary.record.id if summary.record is not None else None
-    by_status, questions = _statuses_and_answers(event, record_id)
+    by_status: dict[Status, int] = {}
     employers: Sequence[Any] = ()
     if record_id is not None:
+        in_event = _attendees.event_id == record_id
+        by_status = dict(
+            db.session.execute(
+                select(_attendees.status, func.count()).where(in_event).group_by(_attendees.status)
+            ).all()
+        )
         employers = db.session.execute(
             select(_attendees.employer, func.count())
-            .where(_attendees.event_id == record_id, _attendees.status.in_(ACTIVE))
+            .where(in_event, _attendees.status.in_(ACTIVE))
             .group_by(_attendees.employer)
             .order_by(func.count().desc(), _attendees.employer)
             .limit(15)
         ).all()
     return Dashboard(
         overview=summary,
-        counts=tuple((s, by_status[s]) for s in Status),
+        counts=tuple((s, by_status.get(s, 0)) for s in Status),
         time_left=time_left(event.deadline, clock.now()),
         per_day=_per_day(record_id) if record_id is not None else (),
         employers=tuple((name, count) for name, count in employers),
-        questions=questions,
+        questions=_answer_counts(event, record_id),
     )
 
 
