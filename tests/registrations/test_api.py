@@ -28,6 +28,7 @@ from ..factories import (
     record_of,
     registrations,
     set_now,
+    statements,
 )
 
 EMAIL = "camille.durand@numerique.gouv.fr"
@@ -438,15 +439,21 @@ def test_fifty_invented_addresses_cannot_keep_a_confirmed_agent_from_a_seat(app,
     assert record_of(app, event).seats_taken == 1
 
 
-def test_an_expired_confirmation_link_is_refused_and_the_expiry_recorded(app, event):
+def test_an_expired_confirmation_link_is_refused_and_writes_nothing(app, event):
+    """A request records no expiry: the periodic job does (`flask registrations expire`)."""
     make_record(app, event, capacity=1)
     make_registration(app, event, Status.CONFIRMED)
     register(app, event)
     waiting = make_registration(app, event, Status.WAITLISTED)
     [_, registration, _] = registrations(app)
+    with app.app_context():
+        token = links.confirm_token(registration)  # signed with the e-mail, 24 h ago
     set_now(app, AFTER_HOLD)
-    with pytest.raises(links.ExpiredLink):
-        confirm(app, event, registration)
+    with statements(app) as sent, app.app_context(), pytest.raises(links.ExpiredLink):
+        api.confirm(event, token)
+    assert sent == []
+    assert registrations(app)[1].status == Status.PENDING
+    assert expire_overdue(app, event) == 1
     _, late, still_waiting = registrations(app)
     assert late.status == Status.EXPIRED
     # The late registration held no seat: its expiry frees none.
