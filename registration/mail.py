@@ -189,10 +189,10 @@ def _values(
 def queue(session: Session, kind: str, event: Event, registration: Registration) -> OutboxMessage:
     """Queue a message about a registration, in the caller's transaction: its kind and its
     templates' parameters. The deliverer renders it."""
-    if registration.public_id is None:  # a new registration: its id comes with the INSERT
+    if registration.id is None:  # a new registration: its ids come with its INSERT
         session.flush()
     values = _values(kind, event, MailRegistration.of(registration), registration.email)
-    message = OutboxMessage(registration=registration, **values)
+    message = OutboxMessage(attendee_id=registration.id, **values)
     session.add(message)
     notify(session)
     return message

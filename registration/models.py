@@ -317,9 +317,6 @@ class OutboxMessage(Base):
     claimed_at: Mapped[datetime | None]
     sent_at: Mapped[datetime | None]
 
-    # Set when queued, so that the row follows its registration's INSERT in the same flush.
-    registration: Mapped[Registration | None] = relationship()
-
 
 class Role(enum.StrEnum):
     ORGANISER = "organiser"  # reads attendees, exports
