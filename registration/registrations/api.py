@@ -93,6 +93,11 @@ _FIND = (
         Registration.review_message,
         Registration.email_confirmed_at,
         Registration.expires_at,
+        # The counter as this transaction sees it, to guess whether a seat is left.
+        EventRecord.seats_taken,
+        EventRecord.capacity_override,
+        EventRecord.capacity_overridden,
+        seats.someone_waiting(EventRecord.id).label("someone_waiting"),
     )
     .join(EventRecord, Registration.event_id == EventRecord.id)
     .where(Registration.public_id == bindparam("public_id"), EventRecord.slug == bindparam("slug"))
@@ -125,6 +130,15 @@ class _Found:
     review_message: str
     email_confirmed_at: datetime | None
     expires_at: datetime | None
+    seats_taken: int
+    capacity_override: int | None
+    capacity_overridden: bool
+    someone_waiting: bool
+
+    def seat_likely(self, event: Event) -> bool:
+        """A seat is left for a newcomer, by this transaction's snapshot."""
+        places = self.capacity_override if self.capacity_overridden else event.capacity
+        return (places is None or self.seats_taken < places) and not self.someone_waiting
 
     def mailed(self, status: Status, confirmed_at: datetime | None) -> mail.MailRegistration:
         return mail.MailRegistration(
@@ -314,8 +328,20 @@ def _mailbox_proven(
         mailed = found.mailed(Status.REVIEW, now)
         mail.queue_row(connection, "review_received", event, mailed, found.id, found.email)
         return Status.REVIEW
-    # Everything is written as if the seat were taken, then the seat is: its UPDATE is the
-    # last statement before the commit, and the event's row is locked only until then.
+    if not found.seat_likely(event):
+        # Full (or others wait first), by this transaction's snapshot: ask for the seat first
+        # (an UPDATE that matches no row locks none), then write what happened. Should a seat
+        # have freed up meanwhile, the lock is held for the three writes below, that once.
+        seated = seats.seat_newcomer(session, event, found.event_id, now)
+        status = Status.CONFIRMED if seated else Status.WAITLISTED
+        reason = "adresse confirmée" if seated else "adresse confirmée, événement complet"
+        connection.execute(_PROVE, {"registration": found.id, "new_status": status, "at": now})
+        _history(connection, found.id, status, reason, now)
+        kind = "confirmed" if seated else "waitlisted"
+        mail.queue_row(connection, kind, event, found.mailed(status, now), found.id, found.email)
+        return status
+    # A seat is likely: everything is written as if it were taken, then it is: its UPDATE is
+    # the last statement before the commit, and the event's row is locked only until then.
     connection.execute(
         _PROVE, {"registration": found.id, "new_status": Status.CONFIRMED, "at": now}
     )
@@ -324,7 +350,8 @@ def _mailbox_proven(
     message = mail.queue_row(connection, "confirmed", event, mailed, found.id, found.email)
     if seats.seat_newcomer(session, event, found.event_id, now):
         return Status.CONFIRMED
-    # No seat (the UPDATE matched no row, so it locked none): the same rows say so.
+    # Another confirmation took the last seat meanwhile (the UPDATE matched no row, so it
+    # locked none): the same rows say so.
     waitlisted = Status.WAITLISTED
     connection.execute(_SET_STATUS, {"registration": found.id, "new_status": waitlisted, "at": now})
     connection.execute(

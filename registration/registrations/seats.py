@@ -32,9 +32,10 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, aliased
 from sqlalchemy.sql.dml import ReturningUpdate
 from sqlalchemy.sql.elements import SQLColumnExpression
+from sqlalchemy.sql.selectable import Exists
 
 from .. import clock, mail
 from ..content import Event
@@ -118,6 +119,19 @@ def _waiting(record_id: int | SQLColumnExpression[int]) -> ColumnElement[bool]:
     )
 
 
+_Waiting = aliased(Registration, name="waiting")
+
+
+def someone_waiting(record_id: int | SQLColumnExpression[int]) -> Exists:
+    """Whether proven agents wait on the list: a subquery on its own alias of the table, so
+    that it can sit in a query on registrations too."""
+    return exists().where(
+        _Waiting.event_id == record_id,
+        _Waiting.status == Status.WAITLISTED,
+        _Waiting.email_confirmed_at.is_not(None),
+    )
+
+
 @dataclass(frozen=True)
 class SeatState:
     """What a registration needs of the event's row."""
@@ -179,7 +193,7 @@ def _room() -> ColumnElement[bool]:
 def _take_seat(*, newcomer: bool) -> ReturningUpdate[int]:
     guard = update(EventRecord).where(EventRecord.id == bindparam("record"), _room())
     if newcomer:  # never passes the waiting list
-        guard = guard.where(~exists().where(_waiting(EventRecord.id)))
+        guard = guard.where(~someone_waiting(EventRecord.id))
     return guard.values(
         seats_taken=EventRecord.seats_taken + 1, updated_at=bindparam("at")
     ).returning(EventRecord.seats_taken)
@@ -260,7 +274,7 @@ def waiting_for_free_seats(session: Session, event: Event) -> bool:
     record = find_record(session, event)
     if record is None or capacity_in_force(event, record).seats_left(record.seats_taken) == 0:
         return False
-    return bool(session.scalar(exists().where(_waiting(record.id)).select()))
+    return bool(session.scalar(someone_waiting(record.id).select()))
 
 
 def overdue(record_id: int, now: datetime) -> Select[Registration]:

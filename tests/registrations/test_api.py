@@ -711,6 +711,41 @@ def test_confirming_on_a_full_event_never_locks_the_event_row(app, event):
     assert record_of(app, event).seats_taken == 1
 
 
+def test_when_another_confirmation_takes_the_last_seat_first_the_rows_say_so(
+    app, event, monkeypatch
+):
+    """A seat was left by this transaction's snapshot, so the rows were written for it, but
+    another confirmation took it first: the same rows then say « waiting list »."""
+    make_record(app, event, capacity=1)
+    register(app, event)
+    [registration] = registrations(app)
+    monkeypatch.setattr(api.seats, "seat_newcomer", lambda *args: False)
+    assert confirm(app, event, registration) == Status.WAITLISTED
+    assert registrations(app)[0].status == Status.WAITLISTED
+    assert history(app, registration.id)[1:] == [
+        (Status.WAITLISTED, "adresse confirmée, événement complet")
+    ]
+    [message] = outbox(app)[1:]
+    assert (message.kind, message.ics) == ("waitlisted", None)
+    assert message.subject.startswith("Vous êtes sur liste d’attente")
+    assert message.params and message.params["registration"]["status"] == "waitlisted"
+    assert record_of(app, event).seats_taken == 0
+
+
+def test_when_a_seat_frees_up_after_the_snapshot_said_full_the_newcomer_takes_it(
+    app, event, monkeypatch
+):
+    make_record(app, event, capacity=1)
+    register(app, event)
+    [registration] = registrations(app)
+    monkeypatch.setattr(api._Found, "seat_likely", lambda self, event: False)
+    assert confirm(app, event, registration) == Status.CONFIRMED
+    assert history(app, registration.id)[1:] == [(Status.CONFIRMED, "adresse confirmée")]
+    [message] = outbox(app)[1:]
+    assert message.kind == "confirmed" and message.ics
+    assert record_of(app, event).seats_taken == 1
+
+
 def test_a_confirmation_link_followed_twice_at_once_takes_one_seat(make_app, event):
     """Two clicks on one link: the second waits for the first (its row is locked), then
     finds the address confirmed, and changes nothing."""
