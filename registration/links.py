@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Protocol
+
 from flask import current_app
 from itsdangerous import (
     BadSignature,
@@ -12,7 +14,6 @@ from itsdangerous import (
 )
 
 from . import clock
-from .models import Registration
 from .registrations.exceptions import InvalidLink
 
 EXPIRED_CONFIRMATION = (
@@ -37,11 +38,19 @@ def _manage_serializer() -> URLSafeSerializer:
     return URLSafeSerializer(current_app.config["SECRET_KEY"], salt="manage-registration")
 
 
-def confirm_token(registration: Registration) -> str:
+class Linked(Protocol):
+    """What a link names: a registration, by its public id (a row, or what a message keeps
+    of it)."""
+
+    @property
+    def public_id(self) -> str: ...
+
+
+def confirm_token(registration: Linked) -> str:
     return _confirm_serializer().dumps(registration.public_id)
 
 
-def manage_token(registration: Registration) -> str:
+def manage_token(registration: Linked) -> str:
     return _manage_serializer().dumps(registration.public_id)
 
 

@@ -1,8 +1,9 @@
 """The outbox: every message is written in the transaction that causes it, sent by a worker.
 
-`queue()` renders a message from templates/email/ into the outbox table, in the caller's
-transaction; on PostgreSQL it also notifies the `outbox` channel, which fires at commit. No
-web request talks to SMTP: `flask outbox worker`, a long-running process, sends each message
+`queue()` writes a message into the outbox table, in the caller's transaction: its kind and
+the parameters of its templates, nothing rendered (no template, no .ics while the caller
+holds its locks). The deliverer renders it from templates/email/ when it sends it. No web
+request talks to SMTP: `flask outbox worker`, a long-running process, sends each message
 within about a second of its commit (woken by LISTEN/NOTIFY on PostgreSQL, polling on
 SQLite), and `flask outbox deliver` sends whatever is due once, for cron.
 
@@ -16,6 +17,7 @@ worker renews the claims it holds, so that they never go stale.
 from __future__ import annotations
 
 import email.policy
+import functools
 import logging
 import smtplib
 import time
@@ -26,25 +28,29 @@ from datetime import datetime, timedelta
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid, parseaddr
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Any
 from urllib.parse import urlsplit
 
 import idna
+import psycopg
 from flask import current_app, render_template
 from flask_mail import Connection
-from sqlalchemy import ColumnElement, func, or_, select, tuple_, update
+from icalendar import Calendar, Timezone
+from icalendar import Event as CalendarEvent
+from psycopg.rows import TupleRow
+from sqlalchemy import ColumnElement, func, insert, or_, select, tuple_, update
+from sqlalchemy import event as sa_event
+from sqlalchemy.engine import Connection as DBConnection
+from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
+from sqlalchemy.pool import Pool
 
-from . import clock, links
+from . import clock, content, links
 from .content import Event
 from .dates import PARIS
 from .db import transaction
 from .extensions import db
 from .models import OutboxMessage, OutboxStatus, Registration, Status
-
-if TYPE_CHECKING:
-    import psycopg
-    from psycopg.rows import TupleRow
 
 SUBJECTS = {
     "confirm_address": "Confirmez votre inscription : {title}",
@@ -88,18 +94,14 @@ def _sender_domain() -> str:
     return parseaddr(current_app.config["MAIL_DEFAULT_SENDER"])[1].rpartition("@")[2] or "localhost"
 
 
-def calendar_invite(event: Event, registration: Registration) -> str:
+def calendar_invite(event: Event, public_id: str) -> str:
     """An .ics invite with a VTIMEZONE and a UID stable for the registration."""
-    # Imported on first use: start-up (each web worker, each command) need not pay it.
-    from icalendar import Calendar
-    from icalendar import Event as CalendarEvent
-
     cal = Calendar()
     cal.add("prodid", "-//inscriptions//FR")
     cal.add("version", "2.0")
     cal.add("method", "PUBLISH")
     entry = CalendarEvent()
-    entry.add("uid", f"{registration.public_id}@{_sender_domain()}")
+    entry.add("uid", f"{public_id}@{_sender_domain()}")
     entry.add("dtstamp", clock.now())
     entry.add("dtstart", event.start.astimezone(PARIS))
     entry.add("dtend", event.ends_at.astimezone(PARIS))
@@ -108,50 +110,254 @@ def calendar_invite(event: Event, registration: Registration) -> str:
     entry.add("description", event.chapeau)
     entry.add("url", external_url("public.event", slug=event.slug))
     cal.add_component(entry)
-    cal.add_missing_timezones()
+    # What add_missing_timezones() does, with each VTIMEZONE built once per process: building
+    # Europe/Paris's took most of the invitation's time.
+    for tzid in sorted(cal.get_missing_tzids()):
+        cal.subcomponents.insert(len(cal.timezones), _vtimezone(tzid))
     return str(cal.to_ical().decode("utf-8"))
 
 
-def queue(session: Session, kind: str, event: Event, registration: Registration) -> OutboxMessage:
-    """Render a message about a registration into the outbox, in the caller's transaction."""
-    context = {
-        "event": event,
-        "registration": registration,
-        "event_url": external_url("public.event", slug=event.slug),
-        "manage_url": external_url(
-            "public.manage", slug=event.slug, token=links.manage_token(registration)
-        ),
-        "confirm_url": external_url(
-            "public.confirm", slug=event.slug, token=links.confirm_token(registration)
-        ),
-    }
-    # Only a held seat comes with an invitation for the agenda.
-    with_invite = kind in {"confirmed", "reminder", "promoted"} or (
-        kind == "review_accepted" and registration.status == Status.CONFIRMED
-    )
+@functools.lru_cache(maxsize=8)
+def _vtimezone(tzid: str) -> Timezone:
+    return Timezone.from_tzid(tzid)
+
+
+@dataclass(frozen=True)
+class MailRegistration:
+    """What the templates read of a registration, as it was when the message was queued:
+    a message says what happened then, whatever happened since."""
+
+    public_id: str
+    first_name: str
+    last_name: str
+    status: Status
+    review_message: str
+    email_confirmed_at: datetime | None
+
+    @classmethod
+    def of(cls, registration: Registration) -> MailRegistration:
+        return cls(
+            public_id=registration.public_id,
+            first_name=registration.first_name,
+            last_name=registration.last_name,
+            status=registration.status,
+            review_message=registration.review_message or "",
+            email_confirmed_at=registration.email_confirmed_at,
+        )
+
+    def as_json(self) -> dict[str, str | None]:
+        confirmed = self.email_confirmed_at
+        return {
+            "public_id": self.public_id,
+            "first_name": self.first_name,
+            "last_name": self.last_name,
+            "status": self.status.value,
+            "review_message": self.review_message,
+            "email_confirmed_at": confirmed.isoformat() if confirmed else None,
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> MailRegistration:
+        confirmed = data["email_confirmed_at"]
+        return cls(
+            public_id=data["public_id"],
+            first_name=data["first_name"],
+            last_name=data["last_name"],
+            status=Status(data["status"]),
+            review_message=data["review_message"],
+            email_confirmed_at=datetime.fromisoformat(confirmed) if confirmed else None,
+        )
+
+
+def _values(
+    kind: str, event: Event, registration: MailRegistration, recipient: str
+) -> dict[str, Any]:
+    """An outbox row: the message's kind and its templates' parameters, fixed now. The
+    links' tokens are signed now, as they always were (a confirmation link's age counts
+    from the e-mail that carries it)."""
     now = clock.now()
-    message = OutboxMessage(
-        attendee_id=registration.id,
-        kind=kind,
-        recipient=registration.email,
-        subject=SUBJECTS[kind].format(title=event.title),
-        body_text=render_template(f"email/{kind}.txt", **context),
-        body_html=render_template(f"email/{kind}.html", **context),
-        ics=calendar_invite(event, registration) if with_invite else None,
-        message_id=make_msgid(domain=_sender_domain()),
-        created_at=now,
-        next_attempt_at=now,
-    )
+    return {
+        "kind": kind,
+        "recipient": recipient,
+        "subject": SUBJECTS[kind].format(title=event.title),
+        "params": {
+            "event": event.slug,
+            "registration": registration.as_json(),
+            "confirm_token": links.confirm_token(registration),
+            "manage_token": links.manage_token(registration),
+        },
+        "message_id": make_msgid(domain=_sender_domain()),
+        "status": OutboxStatus.PENDING,
+        "attempts": 0,
+        "last_error": "",
+        "created_at": now,
+        "next_attempt_at": now,
+    }
+
+
+def queue(session: Session, kind: str, event: Event, registration: Registration) -> OutboxMessage:
+    """Queue a message about a registration, in the caller's transaction: its kind and its
+    templates' parameters. The deliverer renders it."""
+    if registration.id is None:  # a new registration: its ids come with its INSERT
+        session.flush()
+    values = _values(kind, event, MailRegistration.of(registration), registration.email)
+    message = OutboxMessage(attendee_id=registration.id, **values)
     session.add(message)
-    session.flush()
     notify(session)
     return message
 
 
+_INSERT = insert(OutboxMessage).returning(OutboxMessage.id)
+
+
+def queue_row(
+    connection: DBConnection,
+    kind: str,
+    event: Event,
+    registration: MailRegistration,
+    attendee_id: int,
+    recipient: str,
+) -> int:
+    """`queue` for a registration written in SQL, on the caller's connection and in its
+    transaction (a sign-up's hot path). Returns the message's id."""
+    values = _values(kind, event, registration, recipient)
+    message_id = connection.execute(_INSERT, {**values, "attendee_id": attendee_id}).scalar_one()
+    wake_on_commit(connection)
+    return int(message_id)
+
+
+def requeue_row(
+    connection: DBConnection,
+    message_id: int,
+    kind: str,
+    event: Event,
+    registration: MailRegistration,
+) -> None:
+    """The message queued in this transaction becomes another kind (the outcome changed
+    before the commit): same row, same Message-ID."""
+    values = _values(kind, event, registration, "")
+    connection.execute(
+        update(OutboxMessage)
+        .where(OutboxMessage.id == message_id)
+        .values(kind=kind, subject=values["subject"], params=values["params"])
+    )
+
+
+# Set on a database connection whose transaction queued mail: once it is back in the pool,
+# committed, it wakes the workers.
+_WAKE = "outbox_wake"
+
+
 def notify(session: Session) -> None:
-    """Wake the outbox workers when this transaction commits (PostgreSQL; SQLite polls)."""
-    if session.get_bind().dialect.name == "postgresql":
-        session.execute(select(func.pg_notify(CHANNEL, "")))
+    """Wake the outbox workers once this transaction commits (PostgreSQL; SQLite polls)."""
+    wake_on_commit(session.connection())
+
+
+def wake_on_commit(connection: DBConnection) -> None:
+    """Wake the outbox workers once this connection's transaction commits.
+
+    The NOTIFY goes after the commit, on its own: PostgreSQL serialises the commits of all
+    the transactions that notified (one lock, held through the disk flush), which made every
+    registration wait for every other one."""
+    if connection.dialect.name == "postgresql":
+        connection.info[_WAKE] = True
+
+
+@sa_event.listens_for(Engine, "rollback")
+def _forget_wake(connection: DBConnection) -> None:
+    connection.info.pop(_WAKE, None)
+
+
+@sa_event.listens_for(Pool, "checkin")
+def _wake_workers(dbapi_connection: Any, record: Any) -> None:
+    """The connection comes back to the pool, its transaction committed: NOTIFY on it, in
+    one round trip, without waiting for the disk (a lost wake-up only delays the message
+    to the worker's next look, LISTEN_TIMEOUT)."""
+    if not record.info.pop(_WAKE, False) or dbapi_connection is None:
+        return
+    try:
+        dbapi_connection.autocommit = True
+        try:
+            dbapi_connection.execute(
+                f"SET LOCAL synchronous_commit TO OFF; SELECT pg_notify('{CHANNEL}', '')"
+            )
+        finally:
+            dbapi_connection.autocommit = False
+    except Exception as exc:  # what was committed stands; the worker looks anyway
+        log.warning("réveil du worker impossible : %s", describe(exc).splitlines()[0])
+
+
+# --- Rendering ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Rendered:
+    """A message as it reads: what the deliverer sends."""
+
+    subject: str
+    body_text: str
+    body_html: str
+    ics: str | None
+
+
+class EventNotFound(Exception):
+    """The message's event is not in the content (removed, or its file is broken for now):
+    the message waits and is tried again."""
+
+
+# Only a held seat comes with an invitation for the agenda.
+WITH_INVITE = frozenset({"confirmed", "reminder", "promoted"})
+
+
+def render(kind: str, subject: str, params: dict[str, Any]) -> Rendered:
+    """Render a queued message from templates/email/, with the event as the content says now."""
+    slug = params["event"]
+    event = content.load_site(current_app.config["CONTENT_DIR"]).event(slug)
+    if event is None:
+        raise EventNotFound(f"événement « {slug} » absent du contenu ou invalide")
+    registration = MailRegistration.from_json(params["registration"])
+    context = {
+        "event": event,
+        "registration": registration,
+        "event_url": external_url("public.event", slug=slug),
+        "manage_url": external_url("public.manage", slug=slug, token=params["manage_token"]),
+        "confirm_url": external_url("public.confirm", slug=slug, token=params["confirm_token"]),
+    }
+    with_invite = kind in WITH_INVITE or (
+        kind == "review_accepted" and registration.status == Status.CONFIRMED
+    )
+    return Rendered(
+        subject=subject,
+        body_text=render_template(f"email/{kind}.txt", **context),
+        body_html=render_template(f"email/{kind}.html", **context),
+        ics=calendar_invite(event, registration.public_id) if with_invite else None,
+    )
+
+
+def rendered(message: OutboxMessage) -> Rendered:
+    """The message as it goes out: its stored rendering if it was queued before rendering
+    moved to the deliverer, rendered from its parameters otherwise."""
+    return _rendering(
+        message.kind,
+        message.subject,
+        message.params,
+        message.body_text,
+        message.body_html,
+        message.ics,
+    )
+
+
+def _rendering(
+    kind: str,
+    subject: str,
+    params: dict[str, Any] | None,
+    body_text: str | None,
+    body_html: str | None,
+    ics: str | None,
+) -> Rendered:
+    if body_text is not None or params is None:
+        return Rendered(subject, body_text or "", body_html or "", ics)
+    return render(kind, subject, params)
 
 
 # --- Delivery -------------------------------------------------------------------------------
@@ -166,8 +372,9 @@ class Claim:
     kind: str
     recipient: str
     subject: str
-    body_text: str
-    body_html: str
+    params: dict[str, Any] | None
+    body_text: str | None  # rows queued before rendering moved here hold their rendering
+    body_html: str | None
     ics: str | None
     message_id: str
     created_at: datetime
@@ -180,11 +387,17 @@ class Claim:
             kind=row.kind,
             recipient=row.recipient,
             subject=row.subject,
+            params=row.params,
             body_text=row.body_text,
             body_html=row.body_html,
             ics=row.ics,
             message_id=row.message_id,
             created_at=row.created_at,
+        )
+
+    def rendered(self) -> Rendered:
+        return _rendering(
+            self.kind, self.subject, self.params, self.body_text, self.body_html, self.ics
         )
 
 
@@ -197,19 +410,24 @@ class Unreachable(Exception):
 
 
 def as_email(claim: Claim) -> EmailMessage:
-    """The message as it leaves: the Message-ID is the one fixed when it was queued."""
+    """The message as it leaves, rendered now: the Message-ID is the one fixed when it was
+    queued."""
+    rendering = claim.rendered()
     message = EmailMessage()
-    message["Subject"] = claim.subject
+    message["Subject"] = rendering.subject
     message["From"] = current_app.config["MAIL_DEFAULT_SENDER"]
     message["To"] = _ascii_domain(claim.recipient)
     message["Date"] = format_datetime(clock.now().astimezone(PARIS))
     message["Message-ID"] = claim.message_id
-    message.set_content(claim.body_text)
-    if claim.body_html:
-        message.add_alternative(claim.body_html, subtype="html")
-    if claim.ics:
+    message.set_content(rendering.body_text)
+    if rendering.body_html:
+        message.add_alternative(rendering.body_html, subtype="html")
+    if rendering.ics:
         message.add_attachment(
-            claim.ics, subtype="calendar", filename="invitation.ics", params={"method": "PUBLISH"}
+            rendering.ics,
+            subtype="calendar",
+            filename="invitation.ics",
+            params={"method": "PUBLISH"},
         )
     return message
 
@@ -494,8 +712,6 @@ class _Listener:
     def wait(self, timeout: float) -> None:
         """Until a NOTIFY comes (it fires when a transaction that queued mail commits), or
         `timeout` seconds pass; a lost connection is opened again at the next wait."""
-        import psycopg  # the worker's alone: the web workers need not import it on SQLite
-
         try:
             if self.conn is None:
                 self.conn = psycopg.connect(self.url, autocommit=True)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import enum
 import secrets
 from datetime import UTC, datetime
+from typing import Any
 
 from sqlalchemy import (
     JSON,
@@ -20,12 +21,15 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    inspect,
+    text,
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import (
     DeclarativeBase,
     Mapped,
     mapped_column,
+    object_session,
     registry,
     relationship,
     validates,
@@ -102,6 +106,11 @@ SEAT_HOLDING = (Status.CONFIRMED,)
 AWAITING_ADDRESS = (Status.PENDING, Status.WAITLISTED, Status.REVIEW)
 # Registrations still alive: a new submission for the same address is a duplicate.
 ACTIVE = (Status.PENDING, Status.CONFIRMED, Status.WAITLISTED, Status.REVIEW)
+# The rows of the expiry index: unconfirmed, in AWAITING_ADDRESS (kept in step with it).
+AWAITING_EXPIRY = text(
+    "email_confirmed_at IS NULL AND expires_at IS NOT NULL"
+    " AND status IN ('pending', 'waitlisted', 'review')"
+)
 
 
 def _str_enum(enum_class: type[enum.StrEnum], name: str) -> Enum:
@@ -114,6 +123,24 @@ def _str_enum(enum_class: type[enum.StrEnum], name: str) -> Enum:
         length=20,
         values_callable=lambda e: [m.value for m in e],
     )
+
+
+def overdue(
+    status: Status, email_confirmed_at: datetime | None, expires_at: datetime | None, now: datetime
+) -> bool:
+    """A registration still waiting for its address past its hold time: expired, even
+    before anything recorded it."""
+    return (
+        status in AWAITING_ADDRESS
+        and email_confirmed_at is None
+        and expires_at is not None
+        and expires_at <= now
+    )
+
+
+def new_public_id() -> str:
+    """The registration's id in its links: random, never its row number."""
+    return secrets.token_hex(16)
 
 
 class EventRecord(Base):
@@ -157,12 +184,19 @@ class Registration(Base):
         Index("ix_attendees_event_name", "event_id", "last_name", "first_name", "id"),
         Index("ix_attendees_event_employer", "event_id", "employer", "status"),
         Index("ix_attendees_event_created", "event_id", "created_at"),
+        # What `flask registrations expire` looks for: only the unconfirmed registrations
+        # still waiting for their address, so its size follows them, not the whole table.
+        Index(
+            "ix_attendees_awaiting_expiry",
+            "event_id",
+            "expires_at",
+            postgresql_where=AWAITING_EXPIRY,
+            sqlite_where=AWAITING_EXPIRY,
+        ),
     )
 
     id: Mapped[int] = mapped_column(BigKey, primary_key=True)
-    public_id: Mapped[str] = mapped_column(
-        String(32), unique=True, default=lambda: secrets.token_hex(16)
-    )
+    public_id: Mapped[str] = mapped_column(String(32), unique=True, default=new_public_id)
     event_id: Mapped[int] = mapped_column(BigKey, ForeignKey("events.id", ondelete="CASCADE"))
     email: Mapped[str] = mapped_column(String(254))
     first_name: Mapped[str] = mapped_column(String(100))
@@ -195,20 +229,27 @@ class Registration(Base):
     def full_name(self) -> str:
         return f"{self.first_name} {self.last_name}"
 
-    def move_to(self, status: Status, reason: str, now: datetime) -> None:
+    def move_to(self, status: Status, reason: str, now: datetime) -> StatusChange:
         """Change status, and say why in the history."""
         self.status = status
         self.updated_at = now
-        self.history.append(StatusChange(status=status, reason=reason, at=now))
+        return self.record(status, reason, now)
+
+    def record(self, status: Status, reason: str, now: datetime) -> StatusChange:
+        """Add a line to the history. Its rows are added without reading the earlier ones
+        (appending to the collection would load it first)."""
+        change = StatusChange(status=status, reason=reason, at=now)
+        session = object_session(self)
+        if session is None or "history" not in inspect(self).unloaded:
+            self.history.append(change)
+        else:
+            change.registration = self
+            session.add(change)
+        return change
 
     def is_overdue(self, now: datetime) -> bool:
         """Unconfirmed past its hold time: expired, even before anything recorded it."""
-        return (
-            self.status in AWAITING_ADDRESS
-            and self.email_confirmed_at is None
-            and self.expires_at is not None
-            and self.expires_at <= now
-        )
+        return overdue(self.status, self.email_confirmed_at, self.expires_at, now)
 
     def status_at(self, now: datetime) -> Status:
         return Status.EXPIRED if self.is_overdue(now) else self.status
@@ -249,7 +290,13 @@ class OutboxStatus(enum.StrEnum):
 
 
 class OutboxMessage(Base):
-    """A message owed to someone, written in the transaction that causes it."""
+    """A message owed to someone, written in the transaction that causes it.
+
+    It holds its kind and the parameters of its templates (`params`: the event's slug, what
+    the templates read of the registration, the links' tokens); the deliverer renders it.
+    Rows queued before revision b5d0f3a9c1e7 hold their rendering instead (`body_text`,
+    `body_html`, `ics`), and go out as they are.
+    """
 
     __tablename__ = "outbox"
     __table_args__ = (Index("ix_outbox_status_next_attempt", "status", "next_attempt_at"),)
@@ -261,8 +308,9 @@ class OutboxMessage(Base):
     kind: Mapped[str] = mapped_column(String(40))
     recipient: Mapped[str] = mapped_column(String(254))
     subject: Mapped[str] = mapped_column(String(300))
-    body_text: Mapped[str] = mapped_column(Text)
-    body_html: Mapped[str] = mapped_column(Text, default="")
+    params: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    body_text: Mapped[str | None] = mapped_column(Text)
+    body_html: Mapped[str | None] = mapped_column(Text)
     ics: Mapped[str | None] = mapped_column(Text)
     message_id: Mapped[str] = mapped_column(String(300), unique=True)
     status: Mapped[OutboxStatus] = mapped_column(

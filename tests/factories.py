@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from flask import Flask
 from flask.testing import FlaskClient
 
-from registration import accounts, clock
+from registration import accounts, clock, mail
 from registration.content import Event
 from registration.db import transaction
 from registration.extensions import db
@@ -141,13 +141,22 @@ def registrations(app: Flask) -> list[Registration]:
 
 
 def outbox(app: Flask, kind: str | None = None) -> list[OutboxMessage]:
+    """The outbox's rows, each with what the deliverer would send (the outbox keeps a
+    message's parameters; it is rendered when sent) in `body_text`, `body_html` and `ics`."""
     with app.app_context():
         query = sa.select(OutboxMessage).order_by(OutboxMessage.id)
         if kind:
             query = query.where(OutboxMessage.kind == kind)
-        rows = db.session.scalars(query).all()
+        rows = list(db.session.scalars(query).all())
         db.session.expunge_all()
-        return list(rows)
+        for row in rows:
+            rendering = mail.rendered(row)
+            row.body_text, row.body_html, row.ics = (
+                rendering.body_text,
+                rendering.body_html,
+                rendering.ics,
+            )
+        return rows
 
 
 def record_of(app: Flask, event: Event) -> EventRecord:

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import email
 import email.policy
+import json
 import os
+import shutil
 import subprocess
 import sys
 import threading
@@ -15,13 +17,16 @@ from typing import Any
 
 import icalendar
 import pytest
+import sqlalchemy as sa
 from flask import Flask
+from flask_migrate import downgrade, upgrade
 
-from registration import links, mail
-from registration.content import Event
+from registration import clock, links, mail
+from registration.content import Event, load_site
 from registration.db import transaction
 from registration.extensions import db
-from registration.models import OutboxStatus, Registration, Status
+from registration.models import OutboxMessage, OutboxStatus, Registration, Status
+from registration.registrations import api
 
 from .conftest import SMTPServer
 from .factories import (
@@ -698,3 +703,213 @@ def test_dev_backend_writes_eml_files(app, event):
     assert message["Subject"] == f"Confirmez votre inscription : {TITLE}"
     assert message["To"] == "camille.durand@numerique.gouv.fr"
     assert outbox(app)[0].status == OutboxStatus.SENT
+
+
+# --- Rendered by the deliverer -------------------------------------------------------------
+# The outbox keeps a message's kind and its templates' parameters; the deliverer renders it.
+# tests/fixtures/email/rendered-at-queue-time.json holds every kind as the code rendered it
+# when queueing, before rendering moved (see the folder's README.md): the same inputs must
+# read the same, to the byte.
+
+RENDERED_BEFORE = json.loads(
+    (
+        Path(__file__).resolve().parent / "fixtures" / "email" / "rendered-at-queue-time.json"
+    ).read_text("utf-8")
+)
+
+
+def case_registration(app: Flask, name: str) -> tuple[Event, Registration]:
+    given = RENDERED_BEFORE[name]["given"]
+    found = load_site(FIXTURE_CONTENT).event(given["event"])
+    assert found is not None
+    registration = make_registration(
+        app,
+        found,
+        Status(given["status"]),
+        email=given["email"],
+        public_id=given["public_id"],
+        first_name="Camille",
+        last_name="Durand-Lefèvre",
+        review_message=given.get("review_message", ""),
+        confirmed=given["confirmed"],
+    )
+    return found, registration
+
+
+def as_before(rendering: mail.Rendered) -> dict[str, str | None]:
+    return {
+        "subject": rendering.subject,
+        "body_text": rendering.body_text,
+        "body_html": rendering.body_html,
+        "ics": rendering.ics,
+    }
+
+
+def expected(name: str) -> dict[str, str | None]:
+    return {k: v for k, v in RENDERED_BEFORE[name].items() if k != "given"}
+
+
+@pytest.mark.parametrize("name", sorted(RENDERED_BEFORE))
+def test_every_kind_reads_as_when_it_was_rendered_at_queue_time(app, name):
+    found, registration = case_registration(app, name)
+    kind = RENDERED_BEFORE[name]["given"]["kind"]
+    with app.app_context(), transaction() as session:
+        mail.queue(session, kind, found, registration)  # the ORM's way (staff, waiting list)
+        mail.queue_row(  # the sign-up's way, in SQL
+            session.connection(),
+            kind,
+            found,
+            mail.MailRegistration.of(registration),
+            registration.id,
+            registration.email,
+        )
+    with app.app_context():
+        rows = db.session.scalars(sa.select(OutboxMessage).order_by(OutboxMessage.id)).all()
+        assert [row.body_text for row in rows] == [None, None]  # nothing rendered when queued
+        assert [as_before(mail.rendered(row)) for row in rows] == [expected(name)] * 2
+    # And as it leaves: the deliverer's parts are the same text, HTML and invitation.
+    assert deliver(app).sent == 2
+    before = expected(name)
+    for path in sorted(Path(app.config["MAIL_FILE_DIR"]).glob("*.eml")):
+        sent = email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
+        assert " ".join(sent["Subject"].split()) == before["subject"]  # folded when long
+        assert on_the_wire(before["body_text"]) == text_of(sent)
+        assert on_the_wire(before["body_html"]) == html_of(sent)
+        invites = [p.get_content() for p in sent.iter_attachments()]
+        assert invites == ([before["ics"]] if before["ics"] else [])
+
+
+def on_the_wire(body: str | None) -> str:
+    """A body as a MIME part carries it: lines end in CRLF, the last one too."""
+    assert body is not None
+    return body.replace("\n", "\r\n").rstrip("\r\n") + "\r\n"
+
+
+def test_queueing_renders_nothing(app, client, event, monkeypatch):
+    """Registering and confirming write the messages' parameters; no template, no .ics."""
+
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise AssertionError("rendered while queueing")
+
+    monkeypatch.setattr(mail, "render_template", refuse)
+    monkeypatch.setattr(mail, "calendar_invite", refuse)
+    client.post(register_url(event), data=form_data())
+    [registration] = registrations(app)
+    with app.app_context():
+        token = links.confirm_token(registration)
+    assert client.post(f"/agenda/{event.slug}/inscription/confirmer/{token}").status_code == 302
+    with app.app_context():
+        rows = db.session.scalars(sa.select(OutboxMessage).order_by(OutboxMessage.id)).all()
+        assert [(r.kind, r.body_text, r.body_html, r.ics) for r in rows] == [
+            ("confirm_address", None, None, None),
+            ("confirmed", None, None, None),
+        ]
+        assert all(r.params and r.params["event"] == event.slug for r in rows)
+        assert rows[1].params["registration"]["public_id"] == registration.public_id
+
+
+def test_a_message_says_what_was_true_when_it_was_queued(app, event):
+    """Cancelled before the worker got to it, the confirmation still reads as one, with its
+    invitation: then the cancellation message follows."""
+    [registration] = queue(app, event, "confirmed", status=Status.CONFIRMED)
+    with app.app_context():
+        api.cancel(event, links.manage_token(registration))
+    assert deliver(app).sent == 2
+    confirmed, cancelled = outbox(app)
+    assert (confirmed.kind, cancelled.kind) == ("confirmed", "cancelled")
+    assert "Votre inscription est confirmée." in (confirmed.body_text or "")
+    assert confirmed.ics is not None and cancelled.ics is None
+
+
+def test_the_invite_is_stamped_when_it_is_rendered(app, event):
+    """The one part that depends on the time: DTSTAMP says when the invitation was made."""
+    queue(app, event, "confirmed", status=Status.CONFIRMED)
+    set_now(app, "2023-05-21T08:30:00+02:00")
+    assert deliver(app).sent == 1
+    [path] = Path(app.config["MAIL_FILE_DIR"]).glob("*.eml")
+    sent = email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
+    [entry] = ics_of(sent).walk("VEVENT")
+    assert entry["DTSTAMP"].dt == datetime(2023, 5, 21, 6, 30, tzinfo=UTC)
+
+
+def test_a_message_whose_event_left_the_content_waits_and_goes_once_it_is_back(
+    make_app, tmp_path, event
+):
+    app = make_app()
+    queue(app, event, "confirmed", status=Status.CONFIRMED)
+    elsewhere = tmp_path / "content"
+    shutil.copytree(FIXTURE_CONTENT, elsewhere)
+    moved = next((elsewhere / "agenda").glob(f"*{event.slug}.md"))
+    kept = moved.read_bytes()
+    moved.unlink()
+    without = make_app(CONTENT_DIR=str(elsewhere))
+    report = deliver(without)
+    assert (report.sent, report.retrying) == (0, 1)
+    [stored] = outbox(app)
+    assert stored.status == OutboxStatus.PENDING
+    assert f"événement « {event.slug} » absent du contenu ou invalide" in stored.last_error
+    moved.write_bytes(kept)
+    with without.app_context():  # due again now, rather than after its back-off
+        db.session.execute(sa.update(OutboxMessage).values(next_attempt_at=clock.now()))
+        db.session.commit()
+    assert deliver(without).sent == 1
+
+
+# --- Rows queued before rendering moved to the deliverer -----------------------------------
+
+BEFORE_PARAMS = "9c41d7e2b8a5"  # the revision before b5d0f3a9c1e7
+
+
+def test_a_message_queued_before_the_migration_goes_out_as_it_was_written(app, event):
+    make_record(app, event)
+    with app.app_context():
+        downgrade(revision=BEFORE_PARAMS)
+        db.engine.dispose()
+    try:
+        with app.app_context():
+            db.session.execute(
+                sa.text(
+                    "INSERT INTO outbox (kind, recipient, subject, body_text, body_html, ics,"
+                    " message_id, status, attempts, last_error, created_at, next_attempt_at)"
+                    " VALUES ('confirmed', 'agent@numerique.gouv.fr', 'Écrit avant',"
+                    " 'Le texte écrit avant.', '<p>Le HTML écrit avant.</p>',"
+                    " 'BEGIN:VCALENDAR\r\nEND:VCALENDAR\r\n', '<avant@numerique.gouv.fr>',"
+                    " 'pending', 0, '', :now, :now)"
+                ),
+                {"now": datetime(2023, 5, 20, 8, 0)},
+            )
+            db.session.commit()
+    finally:
+        with app.app_context():
+            db.session.remove()
+            upgrade()
+            db.engine.dispose()
+    assert deliver(app).sent == 1
+    [path] = Path(app.config["MAIL_FILE_DIR"]).glob("*.eml")
+    sent = email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
+    assert (sent["Subject"], sent["Message-ID"]) == ("Écrit avant", "<avant@numerique.gouv.fr>")
+    assert text_of(sent) == on_the_wire("Le texte écrit avant.")
+    assert html_of(sent) == on_the_wire("<p>Le HTML écrit avant.</p>")
+    [invite] = [p.get_content() for p in sent.iter_attachments()]
+    assert invite == "BEGIN:VCALENDAR\r\nEND:VCALENDAR\r\n"
+
+
+def test_going_back_before_the_migration_waits_for_unrendered_messages(app, event, capfd):
+    queue(app, event, "confirmed", status=Status.CONFIRMED)
+    try:
+        with app.app_context(), pytest.raises(SystemExit):
+            downgrade(revision=BEFORE_PARAMS)
+        said = capfd.readouterr().err
+        assert "1 message(s) de la file d’envoi ne sont pas encore rédigés" in said
+    finally:
+        with app.app_context():
+            db.session.remove()
+            upgrade()
+            db.engine.dispose()
+    assert deliver(app).sent == 1
+    with app.app_context():
+        downgrade(revision=BEFORE_PARAMS)  # every message sent: nothing is lost
+        db.engine.dispose()
+    with app.app_context():
+        upgrade()
+        db.engine.dispose()

@@ -82,7 +82,7 @@ def accept_request(
         record = seats.lock_event(session, event)
         registration = _awaiting_review(session, record.id, public_id)
         _decided(registration, actor, message, now)
-        if seats.take_seat(session, event, record):
+        if seats.seat_newcomer(session, event, record.id, now):
             registration.move_to(Status.CONFIRMED, "demande acceptée par l’organisation", now)
         else:
             registration.move_to(
@@ -163,7 +163,7 @@ def retry_message(message_id: int, actor: str) -> bool:
 def set_registration_open(event: Event, actor: str, is_open: bool, notice: str = "") -> None:
     """Close or reopen registration now; forms already open are refused at their submission."""
     with transaction() as session:
-        record = seats.lock_event(session, event)
+        record = seats.lock_event(session, event, exclusive=True)
         record.is_open = is_open
         record.public_notice = notice.strip()
         record.updated_at = clock.now()

@@ -4,17 +4,17 @@ never take the write lock."""
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import datetime
 
 from flask import current_app
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select
 
 from .. import clock, links
 from ..content import Event
 from ..db import commits
 from ..extensions import db
-from ..models import EventDomain, EventRecord, Registration, Status
+from ..models import EventDomain, EventRecord, Registration, Status, overdue
 from . import rules, seats
 from .exceptions import InvalidLink
 
@@ -104,14 +104,46 @@ def accepted_domains(event: Event) -> list[str]:
     )
 
 
-def registration_for_link(event: Event, token: str) -> Registration:
-    """The registration a management link points to, for this event."""
+@dataclass(frozen=True)
+class RegistrationView:
+    """What the agent's own pages show of their registration."""
+
+    id: int
+    public_id: str
+    email: str
+    first_name: str
+    last_name: str
+    employer: str
+    status: Status
+    review_message: str
+    email_confirmed_at: datetime | None
+    expires_at: datetime | None
+
+    @property
+    def full_name(self) -> str:
+        return f"{self.first_name} {self.last_name}"
+
+    def status_at(self, now: datetime) -> Status:
+        """Expired once past its hold time unconfirmed, before the job records it."""
+        expired = overdue(self.status, self.email_confirmed_at, self.expires_at, now)
+        return Status.EXPIRED if expired else self.status
+
+
+_FOR_LINK = (
+    select(*(getattr(Registration, f.name) for f in fields(RegistrationView)))
+    .join(EventRecord, Registration.event_id == EventRecord.id)
+    .where(Registration.public_id == bindparam("public_id"), EventRecord.slug == bindparam("slug"))
+)
+
+
+def registration_for_link(event: Event, token: str) -> RegistrationView:
+    """The registration a management link points to, for this event: one read, no lock."""
     public_id = links.public_id_from_manage_token(token)
-    found = db.session.scalars(
-        select(Registration)
-        .join(EventRecord, Registration.event_id == EventRecord.id)
-        .where(Registration.public_id == public_id, EventRecord.slug == event.slug)
-    ).first()
-    if found is None:
+    row = (
+        db.session.connection()
+        .execute(_FOR_LINK, {"public_id": public_id, "slug": event.slug})
+        .first()
+    )
+    if row is None:
         raise InvalidLink("Ce lien ne correspond à aucune inscription à cet événement.")
-    return found
+    return RegistrationView(**row._mapping)

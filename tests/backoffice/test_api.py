@@ -118,7 +118,7 @@ def test_closing_while_a_submission_is_in_flight_refuses_it(app, event, monkeypa
             engine = db.engine
 
             def before_execute(conn, cursor, statement, *args):
-                if "FOR UPDATE" in statement or "BEGIN IMMEDIATE" in statement:
+                if "FOR KEY SHARE" in statement or "BEGIN IMMEDIATE" in statement:
                     submission_at_lock.set()
 
             sa.event.listen(engine, "before_cursor_execute", before_execute)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -28,6 +30,7 @@ from ..factories import (
     record_of,
     registrations,
     set_now,
+    statements,
 )
 
 EMAIL = "camille.durand@numerique.gouv.fr"
@@ -438,15 +441,21 @@ def test_fifty_invented_addresses_cannot_keep_a_confirmed_agent_from_a_seat(app,
     assert record_of(app, event).seats_taken == 1
 
 
-def test_an_expired_confirmation_link_is_refused_and_the_expiry_recorded(app, event):
+def test_an_expired_confirmation_link_is_refused_and_writes_nothing(app, event):
+    """A request records no expiry: the periodic job does (`flask registrations expire`)."""
     make_record(app, event, capacity=1)
     make_registration(app, event, Status.CONFIRMED)
     register(app, event)
     waiting = make_registration(app, event, Status.WAITLISTED)
     [_, registration, _] = registrations(app)
+    with app.app_context():
+        token = links.confirm_token(registration)  # signed with the e-mail, 24 h ago
     set_now(app, AFTER_HOLD)
-    with pytest.raises(links.ExpiredLink):
-        confirm(app, event, registration)
+    with statements(app) as sent, app.app_context(), pytest.raises(links.ExpiredLink):
+        api.confirm(event, token)
+    assert sent == []
+    assert registrations(app)[1].status == Status.PENDING
+    assert expire_overdue(app, event) == 1
     _, late, still_waiting = registrations(app)
     assert late.status == Status.EXPIRED
     # The late registration held no seat: its expiry frees none.
@@ -625,3 +634,228 @@ def test_expiring_twice_counts_once(app, event):
     assert expire_overdue(app, event) == 1
     assert expire_overdue(app, event) == 0
     assert record_of(app, event).seats_taken == 0
+
+
+# --- Locks: what each operation holds, and for how long -------------------------------------
+
+
+def dialect(app: Flask) -> str:
+    with app.app_context():
+        return db.engine.dialect.name
+
+
+def transaction_of(sent: list[str]) -> list[str]:
+    """The statements sent, less the reads of the accepted domains before the transaction."""
+    return [s for s in sent if "event_domains" not in s]
+
+
+def test_registering_locks_nothing_and_shares_the_event_row(app, event):
+    make_record(app, event)
+    with statements(app) as sent:
+        register(app, event)
+    events = [s for s in transaction_of(sent) if " events" in s]
+    assert len(events) == 1 and events[0].startswith("SELECT events.id")
+    if dialect(app) == "postgresql":
+        # The weakest row lock, the one the registration's foreign key takes anyway: it waits
+        # for an admin closing registration, never for a seat being taken.
+        assert events[0].endswith("FOR KEY SHARE OF events"), events
+    assert not any("UPDATE events" in s or "FOR UPDATE" in s for s in sent), sent
+    assert not any(s.startswith("UPDATE") for s in sent), sent  # three INSERTs, nothing else
+    inserts = [s.split()[2] for s in sent if s.startswith("INSERT")]
+    assert inserts == ["attendees", "attendee_status_changes", "outbox"]
+
+
+def test_confirming_locks_the_event_row_only_with_its_last_statement(app, event):
+    make_record(app, event, capacity=10)
+    register(app, event)
+    [registration] = registrations(app)
+    with app.app_context():
+        token = links.confirm_token(registration)
+    with statements(app) as sent, app.app_context():
+        assert api.confirm(event, token).status == Status.CONFIRMED
+    writes = [s for s in sent if not s.startswith("BEGIN")]
+    assert writes[0].startswith("SELECT attendees.id")  # the registration, and only its row
+    if dialect(app) == "postgresql":
+        assert writes[0].endswith("FOR UPDATE OF attendees"), writes[0]
+    assert [s.split()[0:3] for s in writes[1:]] == [
+        ["UPDATE", "attendees", "SET"],
+        ["INSERT", "INTO", "attendee_status_changes"],
+        ["INSERT", "INTO", "outbox"],
+        ["UPDATE", "events", "SET"],  # the seat: the last statement before the commit
+    ]
+    assert "RETURNING" in writes[-1] and "seats_taken <" in writes[-1]
+    assert record_of(app, event).seats_taken == 1
+
+
+def test_confirming_on_a_full_event_never_locks_the_event_row(app, event):
+    make_record(app, event, capacity=1, taken=1)
+    register(app, event)
+    [registration] = registrations(app)
+    with app.app_context():
+        token = links.confirm_token(registration)
+    with statements(app) as sent, app.app_context():
+        assert api.confirm(event, token).status == Status.WAITLISTED
+    # One guarded UPDATE that matched no row (so locked none), then a plain read of the
+    # counter to tell "full" from "others wait first".
+    assert len([s for s in sent if s.startswith("UPDATE events")]) == 1
+    locks = [s.rpartition(" FOR ")[2] for s in sent if " FOR " in s]
+    assert locks == (["UPDATE OF attendees"] if dialect(app) == "postgresql" else []), sent
+    # The rows written as if for a seat now say what happened: one line, one message.
+    assert history(app, registration.id)[1:] == [
+        (Status.WAITLISTED, "adresse confirmée, événement complet")
+    ]
+    [message] = outbox(app)[1:]
+    assert message.kind == "waitlisted"
+    assert message.subject == "Vous êtes sur liste d’attente : Atelier des communs numériques"
+    assert "liste d’attente" in (message.body_text or "") and message.ics is None
+    assert record_of(app, event).seats_taken == 1
+
+
+def test_when_another_confirmation_takes_the_last_seat_first_the_rows_say_so(
+    app, event, monkeypatch
+):
+    """A seat was left by this transaction's snapshot, so the rows were written for it, but
+    another confirmation took it first: the same rows then say « waiting list »."""
+    make_record(app, event, capacity=1)
+    register(app, event)
+    [registration] = registrations(app)
+    monkeypatch.setattr(api.seats, "seat_newcomer", lambda *args: False)
+    assert confirm(app, event, registration) == Status.WAITLISTED
+    assert registrations(app)[0].status == Status.WAITLISTED
+    assert history(app, registration.id)[1:] == [
+        (Status.WAITLISTED, "adresse confirmée, événement complet")
+    ]
+    [message] = outbox(app)[1:]
+    assert (message.kind, message.ics) == ("waitlisted", None)
+    assert message.subject.startswith("Vous êtes sur liste d’attente")
+    assert message.params and message.params["registration"]["status"] == "waitlisted"
+    assert record_of(app, event).seats_taken == 0
+
+
+def test_when_a_seat_frees_up_after_the_snapshot_said_full_the_newcomer_takes_it(
+    app, event, monkeypatch
+):
+    make_record(app, event, capacity=1)
+    register(app, event)
+    [registration] = registrations(app)
+    monkeypatch.setattr(api._Found, "seat_likely", lambda self, event: False)
+    assert confirm(app, event, registration) == Status.CONFIRMED
+    assert history(app, registration.id)[1:] == [(Status.CONFIRMED, "adresse confirmée")]
+    [message] = outbox(app)[1:]
+    assert message.kind == "confirmed" and message.ics
+    assert record_of(app, event).seats_taken == 1
+
+
+def test_a_confirmation_link_followed_twice_at_once_takes_one_seat(make_app, event):
+    """Two clicks on one link: the second waits for the first (its row is locked), then
+    finds the address confirmed, and changes nothing."""
+    app = make_app(SQLALCHEMY_ENGINE_OPTIONS={"pool_size": 4})
+    make_record(app, event, capacity=10)
+    register(app, event)
+    [registration] = registrations(app)
+    with app.app_context():
+        token = links.confirm_token(registration)
+    start = threading.Barrier(2)
+
+    def follow() -> Status:
+        with app.app_context():
+            start.wait()
+            try:
+                return api.confirm(event, token).status
+            finally:
+                db.session.remove()
+
+    with ThreadPoolExecutor(2) as pool:
+        assert list(pool.map(lambda _: follow(), range(2))) == [Status.CONFIRMED] * 2
+    assert record_of(app, event).seats_taken == 1
+    assert len(outbox(app, "confirmed")) == 1
+    assert len(history(app, registration.id)) == 2
+
+
+def test_the_same_address_sent_twice_at_once_is_one_registration(app, event, monkeypatch):
+    """The other submission commits between this one's look for the address and its INSERT:
+    the unique constraint refuses the INSERT, and the submission is answered as a duplicate."""
+    if dialect(app) != "postgresql":
+        pytest.skip("SQLite serialises writers up front (BEGIN IMMEDIATE): no such race")
+    make_record(app, event)
+    original = api._insert
+    calls: list[int] = []
+
+    def the_other_one_first(*args: Any, **kwargs: Any) -> None:
+        if not calls:
+            calls.append(1)
+            with app.app_context():
+                other = sa.create_engine(db.engine.url)
+            with other.begin() as conn:  # another worker's transaction, committed meanwhile
+                conn.execute(
+                    sa.text(
+                        "INSERT INTO attendees (public_id, event_id, email, first_name,"
+                        " last_name, employer, job_title, answers, accessibility_needs, status,"
+                        " justification, review_message, reviewed_by, expires_at, created_at,"
+                        " updated_at) SELECT md5(random()::text), id, :email, 'Camille',"
+                        " 'Durand', 'DINUM', 'Cheffe', '{}', '', 'pending', '', '', '',"
+                        " :later, :now, :now FROM events"
+                    ),
+                    {
+                        "email": EMAIL,
+                        "now": app.config["FROZEN_NOW"],
+                        "later": app.config["FROZEN_NOW"] + timedelta(hours=24),
+                    },
+                )
+            other.dispose()
+        original(*args, **kwargs)
+
+    monkeypatch.setattr(api, "_insert", the_other_one_first)
+    assert register(app, event) == api.Outcome(full=False)
+    [registration] = registrations(app)
+    assert registration.status == Status.PENDING
+    assert [m.kind for m in outbox(app)] == ["duplicate"]  # the other one's notice
+
+
+# --- The expiry job --------------------------------------------------------------------------
+
+
+def test_the_expiry_job_works_in_batches(app, event):
+    for i in range(5):
+        register(app, event, email=f"agent{i}@numerique.gouv.fr")
+    set_now(app, AFTER_HOLD)
+    with app.app_context():
+        assert api.expire_overdue(event, batch=2) == 5
+    assert {r.status for r in registrations(app)} == {Status.EXPIRED}
+
+
+def test_the_expiry_job_passes_over_a_registration_being_confirmed(app, event):
+    """FOR UPDATE SKIP LOCKED: the confirmation holding the row decides; the next run
+    expires what is still overdue."""
+    if dialect(app) != "postgresql":
+        pytest.skip("SQLite has no row locks: its writers take turns (BEGIN IMMEDIATE)")
+    register(app, event)
+    register(app, event, email="b@numerique.gouv.fr")
+    held, other = registrations(app)
+    set_now(app, AFTER_HOLD)
+    with app.app_context():
+        engine = sa.create_engine(db.engine.url)
+    try:
+        with engine.begin() as conn:
+            conn.execute(
+                sa.text("SELECT id FROM attendees WHERE id = :id FOR UPDATE"), {"id": held.id}
+            )
+            with app.app_context():
+                assert api.expire_overdue(event) == 1
+            statuses = {r.id: r.status for r in registrations(app)}
+            assert statuses == {held.id: Status.PENDING, other.id: Status.EXPIRED}
+    finally:
+        engine.dispose()
+    assert expire_overdue(app, event) == 1
+    assert {r.status for r in registrations(app)} == {Status.EXPIRED}
+
+
+def test_the_expiry_job_looks_with_the_expiry_index_predicate(app, event):
+    """Written out as the partial index's own predicate, so that PostgreSQL can use it."""
+    register(app, event)
+    with statements(app) as sent, app.app_context():
+        api.expire_overdue(event)
+    [look] = [s for s in sent if "FROM attendees" in s and "expires_at <=" in s]
+    assert "email_confirmed_at IS NULL AND expires_at IS NOT NULL" in look  # the predicate
+    if dialect(app) == "postgresql":
+        assert look.endswith("FOR UPDATE SKIP LOCKED")

@@ -1,4 +1,5 @@
-"""Seats: the event row, its guarded counter, the number of places in force, settling."""
+"""Seats: the event row, its guarded counter, the number of places in force, the waiting
+list."""
 
 from __future__ import annotations
 
@@ -15,7 +16,15 @@ from registration.models import EventRecord, Status
 from registration.registrations import api, seats
 from registration.registrations.seats import Capacity
 
-from ..factories import make_record, make_registration, outbox, record_of, registrations, statements
+from ..factories import (
+    make_record,
+    make_registration,
+    outbox,
+    record_of,
+    registrations,
+    set_now,
+    statements,
+)
 
 
 def lock(app: Flask, event) -> int:
@@ -23,10 +32,21 @@ def lock(app: Flask, event) -> int:
         return seats.lock_event(session, event).id
 
 
-def take_seat(app: Flask, event) -> bool:
+def take_seat(app: Flask, event, *, waiting: bool = False) -> bool:
     with app.app_context(), transaction() as session:
-        record = seats.lock_event(session, event)
-        return seats.take_seat(session, event, record)
+        record_id = seats.event_record(session, event).id
+        return seats.take_seat(session, event, record_id, waiting=waiting)
+
+
+def seat_newcomer(app: Flask, event) -> bool:
+    with app.app_context(), transaction() as session:
+        record_id = seats.event_record(session, event).id
+        return seats.seat_newcomer(session, event, record_id, clock.now())
+
+
+def dialect(app: Flask) -> str:
+    with app.app_context():
+        return db.engine.dialect.name
 
 
 def registrant(email: str) -> api.Registrant:
@@ -75,13 +95,23 @@ def test_lock_event_takes_the_write_lock(app, event):
     lock(app, event)
     with statements(app) as sent:
         lock(app, event)
-    with app.app_context():
-        dialect = db.engine.dialect.name
     selects = [s for s in sent if "FROM events" in s]
-    if dialect == "postgresql":
-        assert selects and all("FOR UPDATE" in s for s in selects), sent
+    if dialect(app) == "postgresql":
+        # FOR NO KEY UPDATE: it serialises the writers of the counter, and never waits for
+        # (nor blocks) the INSERT of a registration, whose foreign key only shares the row.
+        assert selects and all(s.endswith("FOR NO KEY UPDATE") for s in selects), sent
     else:
         assert "BEGIN IMMEDIATE" in sent, sent  # SQLite serialises writers up front
+
+
+def test_event_record_reads_without_a_lock_and_creates_the_row_once(app, event):
+    with app.app_context(), transaction() as session:
+        first = seats.event_record(session, event).id
+    with statements(app) as sent, app.app_context(), transaction() as session:
+        assert seats.event_record(session, event).id == first
+    reads = [s for s in sent if "FROM events" in s]
+    assert len(reads) == 1 and " FOR " not in reads[0], sent
+    assert not any(s.lstrip().upper().startswith("INSERT") for s in sent), sent
 
 
 # --- take_seat ------------------------------------------------------------------------------
@@ -119,15 +149,77 @@ def test_take_seat_checks_the_database_not_the_loaded_row(app, event):
     """The guard is in the UPDATE: a stale in-memory counter cannot oversell."""
     make_record(app, event, capacity=1)
     with app.app_context(), transaction() as session:
-        record = seats.lock_event(session, event)
+        record = seats.event_record(session, event)
         session.execute(  # behind the ORM's back
             sa.update(EventRecord).values(seats_taken=1),
             execution_options={"synchronize_session": False},
         )
         assert record.seats_taken == 0  # the loaded row is stale
-        assert seats.take_seat(session, event, record) is False
-        assert record.seats_taken == 1  # and refreshed
+        assert seats.take_seat(session, event, record.id) is False
     assert record_of(app, event).seats_taken == 1
+
+
+def test_take_seat_is_one_guarded_update_returning_the_counter(app, event):
+    make_record(app, event, capacity=2)
+    with statements(app) as sent, app.app_context(), transaction() as session:
+        record_id = seats.event_record(session, event).id
+        sent.clear()
+        assert seats.take_seat(session, event, record_id) is True
+    [update] = [s for s in sent if "events" in s]
+    assert update.startswith("UPDATE events SET seats_taken=(events.seats_taken + ")
+    assert "events.seats_taken < " in update
+    assert update.endswith(("RETURNING events.seats_taken", "RETURNING seats_taken"))
+    assert "NOT (EXISTS" in update  # a newcomer never passes the waiting list
+
+
+def test_take_seat_leaves_a_newcomer_behind_the_waiting_list(app, event):
+    make_record(app, event, capacity=3, taken=1)
+    make_registration(app, event, Status.WAITLISTED)
+    assert take_seat(app, event) is False  # someone waits: not for a newcomer
+    assert take_seat(app, event, waiting=True) is True  # for the one who waits
+    assert record_of(app, event).seats_taken == 2
+
+
+def test_an_unconfirmed_legacy_waiting_row_keeps_no_one_from_a_seat(app, event):
+    make_record(app, event, capacity=3, taken=1)
+    make_registration(app, event, Status.WAITLISTED, confirmed=False)
+    assert take_seat(app, event) is True
+
+
+# --- seat_newcomer --------------------------------------------------------------------------
+
+
+def test_seat_newcomer_on_a_full_event_takes_no_lock(app, event):
+    make_record(app, event, capacity=2, taken=2)
+    make_registration(app, event, Status.WAITLISTED)
+    with statements(app) as sent:
+        assert seat_newcomer(app, event) is False
+    assert not any(" FOR " in s for s in sent), sent
+    assert record_of(app, event).seats_taken == 2
+    assert outbox(app) == []
+
+
+def test_seat_newcomer_moves_the_waiting_list_up_first(app, event):
+    """The content file raised its places while agents waited: they go first, in order,
+    and the newcomer gets what is left."""
+    one_place = dataclasses.replace(event, capacity=1)
+    make_registration(app, one_place, Status.CONFIRMED)
+    waiting = make_registration(app, one_place, Status.WAITLISTED)
+    three_places = dataclasses.replace(event, capacity=3)
+    assert seat_newcomer(app, three_places) is True
+    assert {r.id: r.status for r in registrations(app)}[waiting.id] == Status.CONFIRMED
+    assert record_of(app, event).seats_taken == 3
+    assert [m.recipient for m in outbox(app, "promoted")] == [waiting.email]
+
+
+def test_seat_newcomer_finds_no_seat_left_once_the_list_moved_up(app, event):
+    one_place = dataclasses.replace(event, capacity=1)
+    make_registration(app, one_place, Status.CONFIRMED)
+    waiting = make_registration(app, one_place, Status.WAITLISTED)
+    two_places = dataclasses.replace(event, capacity=2)
+    assert seat_newcomer(app, two_places) is False
+    assert {r.id: r.status for r in registrations(app)}[waiting.id] == Status.CONFIRMED
+    assert record_of(app, event).seats_taken == 2
 
 
 # --- capacity_in_force ----------------------------------------------------------------------
@@ -209,17 +301,16 @@ def test_registering_follows_the_edited_file(app, event):
     assert confirm(app, event, "c@numerique.gouv.fr") == Status.CONFIRMED
 
 
-# --- settle ---------------------------------------------------------------------------------
+# --- The waiting list and expiry, without a request --------------------------------------
 
 
-def test_settle_promotes_the_waiting_list_when_the_file_raised_the_places(app, event):
+def test_the_expiry_job_moves_the_waiting_list_up_when_the_file_raised_the_places(app, event):
     one_place = dataclasses.replace(event, capacity=1)
     make_registration(app, one_place, Status.CONFIRMED)
-    waiting = make_registration(app, one_place, Status.WAITLISTED, confirmed=True)
+    waiting = make_registration(app, one_place, Status.WAITLISTED)
     two_places = dataclasses.replace(event, capacity=2)
-    with app.app_context(), transaction() as session:
-        record = seats.lock_event(session, two_places)
-        assert seats.settle(session, two_places, record, clock.now()) == 0
+    with app.app_context():
+        assert api.expire_overdue(two_places) == 0
     assert {r.id: r.status for r in registrations(app)}[waiting.id] == Status.CONFIRMED
     assert record_of(app, event).seats_taken == 2
     assert [m.recipient for m in outbox(app, "promoted")] == [waiting.email]
@@ -232,27 +323,28 @@ def test_the_waiting_list_goes_before_a_newcomer_when_the_file_raised_the_places
     two_places = dataclasses.replace(event, capacity=2)
     with app.app_context():
         outcome = api.register(two_places, registrant("newcomer@numerique.gouv.fr"))
-    assert outcome.full is True
+    assert outcome.full is True  # the free seat is the waiting agent's
+    statuses = {r.email: r.status for r in registrations(app)}
+    assert statuses[waiting.email] == Status.WAITLISTED  # registering writes no seat
+    assert statuses["newcomer@numerique.gouv.fr"] == Status.PENDING
+    assert confirm(app, two_places, "newcomer@numerique.gouv.fr") == Status.WAITLISTED
     statuses = {r.email: r.status for r in registrations(app)}
     assert statuses[waiting.email] == Status.CONFIRMED
-    assert statuses["newcomer@numerique.gouv.fr"] == Status.PENDING
     assert record_of(app, event).seats_taken == 2
     assert [m.recipient for m in outbox(app, "promoted")] == [waiting.email]
-    assert confirm(app, two_places, "newcomer@numerique.gouv.fr") == Status.WAITLISTED
-    assert record_of(app, event).seats_taken == 2
 
 
-def test_settle_expires_overdue_registrations_and_promotes_in_order(app, event):
+def test_the_expiry_job_expires_overdue_registrations_and_promotes_in_order(app, event):
     now = app.config["FROZEN_NOW"]
-    make_record(app, event, capacity=1)
-    overdue = make_registration(app, event, Status.PENDING)
-    later = make_registration(app, event, Status.WAITLISTED, confirmed=True, created_at=now)
+    one_place = dataclasses.replace(event, capacity=0)
+    overdue = make_registration(app, one_place, Status.PENDING)
+    later = make_registration(app, one_place, Status.WAITLISTED, created_at=now)
     earlier = make_registration(
-        app, event, Status.WAITLISTED, confirmed=True, created_at=now - timedelta(minutes=1)
+        app, one_place, Status.WAITLISTED, created_at=now - timedelta(minutes=1)
     )
-    with app.app_context(), transaction() as session:
-        record = seats.lock_event(session, event)
-        assert seats.settle(session, event, record, now + timedelta(hours=25)) == 1
+    set_now(app, "2023-05-21T10:00:01+02:00")
+    with app.app_context():
+        assert api.expire_overdue(dataclasses.replace(event, capacity=1)) == 1
     statuses = {r.id: r.status for r in registrations(app)}
     assert statuses == {
         overdue.id: Status.EXPIRED,
@@ -262,10 +354,11 @@ def test_settle_expires_overdue_registrations_and_promotes_in_order(app, event):
     assert record_of(app, event).seats_taken == 1
 
 
-def test_settle_with_nothing_to_do_changes_nothing(app, event):
+def test_the_expiry_job_with_nothing_to_do_changes_nothing_and_locks_nothing(app, event):
     make_registration(app, event, Status.CONFIRMED)
-    with app.app_context(), transaction() as session:
-        record = seats.lock_event(session, event)
-        assert seats.settle(session, event, record, clock.now()) == 0
+    make_registration(app, event, Status.PENDING)
+    with statements(app) as sent, app.app_context():
+        assert api.expire_overdue(event) == 0
+    assert not any(" FOR NO KEY UPDATE" in s or s.startswith("UPDATE") for s in sent), sent
     assert record_of(app, event).seats_taken == 1
     assert outbox(app) == []
