@@ -28,16 +28,12 @@ from datetime import datetime, timedelta
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid, parseaddr
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 import idna
-import psycopg
 from flask import current_app, render_template
 from flask_mail import Connection
-from icalendar import Calendar, Timezone
-from icalendar import Event as CalendarEvent
-from psycopg.rows import TupleRow
 from sqlalchemy import ColumnElement, func, insert, or_, select, tuple_, update
 from sqlalchemy import event as sa_event
 from sqlalchemy.engine import Connection as DBConnection
@@ -51,6 +47,11 @@ from .dates import PARIS
 from .db import transaction
 from .extensions import db
 from .models import OutboxMessage, OutboxStatus, Registration, Status
+
+if TYPE_CHECKING:  # imported where used: a web worker's start-up need not pay for them
+    import psycopg
+    from icalendar import Timezone
+    from psycopg.rows import TupleRow
 
 SUBJECTS = {
     "confirm_address": "Confirmez votre inscription : {title}",
@@ -96,6 +97,9 @@ def _sender_domain() -> str:
 
 def calendar_invite(event: Event, public_id: str) -> str:
     """An .ics invite with a VTIMEZONE and a UID stable for the registration."""
+    from icalendar import Calendar
+    from icalendar import Event as CalendarEvent
+
     cal = Calendar()
     cal.add("prodid", "-//inscriptions//FR")
     cal.add("version", "2.0")
@@ -119,6 +123,8 @@ def calendar_invite(event: Event, public_id: str) -> str:
 
 @functools.lru_cache(maxsize=8)
 def _vtimezone(tzid: str) -> Timezone:
+    from icalendar import Timezone
+
     return Timezone.from_tzid(tzid)
 
 
@@ -712,6 +718,8 @@ class _Listener:
     def wait(self, timeout: float) -> None:
         """Until a NOTIFY comes (it fires when a transaction that queued mail commits), or
         `timeout` seconds pass; a lost connection is opened again at the next wait."""
+        import psycopg
+
         try:
             if self.conn is None:
                 self.conn = psycopg.connect(self.url, autocommit=True)

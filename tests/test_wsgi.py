@@ -28,7 +28,7 @@ LAZY = (
     "markdown_it",
     "frontmatter",
     "dotenv",
-    "sqlalchemy.dialects.postgresql",
+    # not sqlalchemy.dialects.postgresql: the partial index's postgresql_where loads it
 )
 PROBE = (
     "import json, sys; from wsgi import app; import gc; "

@@ -29,12 +29,11 @@ from sqlalchemy import (
     select,
     update,
 )
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session, aliased
 from sqlalchemy.sql.dml import ReturningUpdate
 from sqlalchemy.sql.elements import SQLColumnExpression
+from sqlalchemy.sql.expression import Executable
 from sqlalchemy.sql.selectable import Exists
 
 from .. import clock, mail
@@ -73,12 +72,17 @@ def _record_query(event: Event) -> Select[EventRecord]:
 
 def _create_record(connection: Connection, event: Event) -> None:
     # Only on first use: an INSERT on every call would use up a sequence value each time.
-    insert = pg_insert if connection.dialect.name == "postgresql" else sqlite_insert
-    connection.execute(
-        insert(EventRecord)
-        .values(slug=event.slug, updated_at=clock.now())
-        .on_conflict_do_nothing(index_elements=["slug"])
-    )
+    # The dialect's module is imported where used: start-up need not pay for it.
+    statement: Executable
+    if connection.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+        statement = pg_insert(EventRecord).on_conflict_do_nothing(index_elements=["slug"])
+    else:
+        from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+        statement = sqlite_insert(EventRecord).on_conflict_do_nothing(index_elements=["slug"])
+    connection.execute(statement.values(slug=event.slug, updated_at=clock.now()))
 
 
 def find_record(session: Session, event: Event) -> EventRecord | None:
