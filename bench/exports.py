@@ -346,7 +346,7 @@ def bench_database(url: str, workdir: Path, results: Results) -> None:
         values = sorted(run[index] for run in runs)
         return values[0] * 1000, values[1] * 1000
 
-    rows = f"{N // 1000}k"
+    rows = f"{N:,}"
     csv_total, csv_median = figures(csv_runs, 0)
     results.add(
         f"{kind}: CSV {rows} attendees",
