@@ -72,7 +72,7 @@ def bench_database(url: str, workdir: Path, results: Results) -> None:
     client = app_client(url, workdir)
     for attendees in (0, N):
         event_id = seed(url, attendees)
-        rows = f"{attendees // 1000}k" if attendees else "0"
+        rows = f"{attendees:,}"
         for path in PAGES.values():
             get(client, path)()  # warm up
         peer = best_and_median(bare_aggregate(url, event_id))

@@ -7,10 +7,11 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from functools import lru_cache
 from typing import Any
 
 from flask_sqlalchemy.pagination import Pagination
-from sqlalchemy import ColumnElement, Select, Text, cast, func, or_, select
+from sqlalchemy import ColumnElement, Select, Text, bindparam, cast, func, or_, select
 
 from .. import clock, exports
 from ..content import Event, Question
@@ -177,6 +178,26 @@ def _midnight(day: date) -> datetime:
     return datetime(day.year, day.month, day.day, tzinfo=PARIS)
 
 
+@lru_cache(maxsize=64)
+def _ranges_counted(ranges: int) -> Select[Any]:
+    """The registrations of the event `:event` made in each of `ranges` ranges of time
+    (`:start0` to `:end0`...), each a range of the (event, created_at) index: built once for
+    each number of ranges, its parameters bound at each call."""
+    created = _attendees.created_at
+    return select(
+        *(
+            select(func.count())
+            .where(
+                _attendees.event_id == bindparam("event"),
+                created >= bindparam(f"start{i}"),
+                created < bindparam(f"end{i}"),
+            )
+            .scalar_subquery()
+            for i in range(ranges)
+        )
+    )
+
+
 def _per_day(record_id: int) -> tuple[tuple[str, int], ...]:
     """Registrations made each day in Paris (days without any left out). Each day is a range
     of the (event, created_at) index, counted without reading the rows."""
@@ -191,18 +212,24 @@ def _per_day(record_id: int) -> tuple[tuple[str, int], ...]:
     per_day: list[tuple[str, int]] = []
     for start in range(0, len(days), _DAYS_PER_QUERY):
         some = days[start : start + _DAYS_PER_QUERY]
-        counts = db.session.execute(
-            select(
-                *(
-                    select(func.count())
-                    .where(in_event, created >= begin, created < end)
-                    .scalar_subquery()
-                    for _, begin, end in some
-                )
-            )
-        ).one()
+        bound: dict[str, Any] = {"event": record_id}
+        for i, (_, begin, end) in enumerate(some):
+            bound[f"start{i}"], bound[f"end{i}"] = begin, end
+        counts = db.session.execute(_ranges_counted(len(some)), bound).one()
         per_day += [(day.isoformat(), n) for (day, _, _), n in zip(some, counts, strict=True) if n]
     return tuple(per_day)
+
+
+# A count per status, each a range of the (event, status) index: no value to read nor to
+# group, twice as fast as GROUP BY status on PostgreSQL.
+_COUNTS_PER_STATUS = select(
+    *(
+        select(func.count())
+        .where(_attendees.event_id == bindparam("event"), _attendees.status == status)
+        .scalar_subquery()
+        for status in Status
+    )
+)
 
 
 def dashboard(event: Event) -> Dashboard:
@@ -210,15 +237,11 @@ def dashboard(event: Event) -> Dashboard:
     pass over the event's rows for the answers."""
     summary = overview(event)
     record_id = summary.record.id if summary.record is not None else None
-    by_status: dict[Status, int] = {}
+    counts: Sequence[int] = [0] * len(Status)
     employers: Sequence[Any] = ()
     if record_id is not None:
         in_event = _attendees.event_id == record_id
-        by_status = dict(
-            db.session.execute(
-                select(_attendees.status, func.count()).where(in_event).group_by(_attendees.status)
-            ).all()
-        )
+        counts = db.session.execute(_COUNTS_PER_STATUS, {"event": record_id}).one()
         employers = db.session.execute(
             select(_attendees.employer, func.count())
             .where(in_event, _attendees.status.in_(ACTIVE))
@@ -228,7 +251,7 @@ def dashboard(event: Event) -> Dashboard:
         ).all()
     return Dashboard(
         overview=summary,
-        counts=tuple((s, by_status.get(s, 0)) for s in Status),
+        counts=tuple(zip(Status, counts, strict=True)),
         time_left=time_left(event.deadline, clock.now()),
         per_day=_per_day(record_id) if record_id is not None else (),
         employers=tuple((name, count) for name, count in employers),
