@@ -249,8 +249,9 @@ def requeue_row(
     )
 
 
-# Set on a database connection whose transaction queued mail: once it is back in the pool,
-# committed, it wakes the workers.
+# Set on a database connection whose transaction queued mail, then, at its commit, marked to
+# wake the workers once it is back in the pool.
+_QUEUED = "outbox_queued"
 _WAKE = "outbox_wake"
 
 
@@ -266,11 +267,18 @@ def wake_on_commit(connection: DBConnection) -> None:
     the transactions that notified (one lock, held through the disk flush), which made every
     registration wait for every other one."""
     if connection.dialect.name == "postgresql":
+        connection.info[_QUEUED] = True
+
+
+@sa_event.listens_for(Engine, "commit")
+def _wake_after_commit(connection: DBConnection) -> None:
+    if connection.info.pop(_QUEUED, False):
         connection.info[_WAKE] = True
 
 
 @sa_event.listens_for(Engine, "rollback")
 def _forget_wake(connection: DBConnection) -> None:
+    connection.info.pop(_QUEUED, None)
     connection.info.pop(_WAKE, None)
 
 

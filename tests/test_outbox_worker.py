@@ -14,16 +14,18 @@ from pathlib import Path
 
 import psycopg
 import pytest
+import sqlalchemy as sa
 from flask import Flask
 
-from registration import create_app, mail
+from registration import create_app, links, mail
 from registration.content import Event
 from registration.db import transaction
 from registration.extensions import db
 from registration.models import OutboxStatus, Registration, Status
+from registration.registrations import api
 
 from .conftest import CONTENT, ROOT, SMTPServer, base_config, postgres_url
-from .factories import make_registration, outbox
+from .factories import make_registration, outbox, statements
 
 FLASK = Path(sys.executable).with_name("flask")  # .venv/bin/flask
 DEADLINE = 60.0  # generous: the worker looks at least every 2 s; a busy machine is slow
@@ -137,6 +139,50 @@ def test_queue_notifies_the_workers_when_its_transaction_commits(postgres_app, e
             assert list(listener.notifies(timeout=0.5)) == []  # nothing before the commit
         [notice] = list(listener.notifies(timeout=DEADLINE, stop_after=1))
     assert notice.channel == "outbox"
+
+
+@pytest.mark.postgres
+def test_a_sign_up_wakes_the_workers_after_each_commit_not_inside_it(postgres_app, event):
+    """The NOTIFY leaves after the commit, on its own: inside the transaction it would
+    serialise the commits of every sign-up behind one lock."""
+    url = postgres_app.config["SQLALCHEMY_DATABASE_URI"].replace("+psycopg", "")
+    registrant = api.Registrant(
+        email="camille.durand@numerique.gouv.fr",
+        first_name="Camille",
+        last_name="Durand",
+        employer="DINUM",
+        job_title="Cheffe de projet",
+        answers={"atelier": "Logiciels libres"},
+    )
+    with psycopg.connect(url, autocommit=True) as listener:
+        listener.execute("LISTEN outbox")
+        with statements(postgres_app) as sent, postgres_app.app_context():
+            api.register(event, registrant)
+            [row] = db.session.scalars(sa.select(Registration)).all()
+            api.confirm(event, links.confirm_token(row))
+        assert not any("pg_notify" in statement for statement in sent), sent
+        notices = list(listener.notifies(timeout=DEADLINE, stop_after=2))
+    assert [n.channel for n in notices] == ["outbox", "outbox"]
+
+
+@pytest.mark.postgres
+def test_a_transaction_rolled_back_wakes_no_worker(postgres_app, event):
+    registration = make_registration(postgres_app, event, status=Status.PENDING)
+    url = postgres_app.config["SQLALCHEMY_DATABASE_URI"].replace("+psycopg", "")
+    with psycopg.connect(url, autocommit=True) as listener:
+        listener.execute("LISTEN outbox")
+        with (
+            postgres_app.app_context(),
+            pytest.raises(RuntimeError),
+            transaction() as session,
+        ):
+            row = session.get(Registration, registration.id)
+            mail.queue(session, "confirm_address", event, row)
+            raise RuntimeError("rolled back")
+        with postgres_app.app_context(), transaction() as session:  # the same connection
+            session.execute(sa.select(1))
+        assert list(listener.notifies(timeout=0.5)) == []
+    assert outbox(postgres_app) == []
 
 
 def test_the_worker_loop_in_a_thread_delivers_then_stops(mail_app, smtp, event):
