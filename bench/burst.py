@@ -17,9 +17,9 @@ time for 1,000 row-locked transactions.
 
 from __future__ import annotations
 
+import asyncio
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -38,9 +38,11 @@ from signups import (
     csrf_token,
     form_for,
     http,
+    parse,
     pgbench,
     pgbench_fixture,
     plain_url,
+    request_bytes,
     reset,
 )
 
@@ -61,53 +63,60 @@ class Agent:
         self.cookies = page.cookies
         self.csrf = csrf_token(page.body)
         self.confirm_path = ""
-        self.took: dict[str, float] = {}
+        self.sent_at: dict[str, float] = {}
         self.done_at: dict[str, float] = {}
         self.errors: list[str] = []
 
-    def post(self, wave: str, base: str, path: str, form: dict[str, str]) -> Response | None:
-        started = time.perf_counter()
-        try:
-            response = http(base, "POST", path, self.cookies, form)
-        except OSError as exc:
-            self.errors.append(f"{wave} : {exc}")
-            return None
-        finally:
-            self.done_at[wave] = time.perf_counter()
-            self.took[wave] = self.done_at[wave] - started
-        return response
-
-    def register(self) -> None:
-        response = self.post("register", self.first, self.path, form_for(self.email, self.csrf))
-        if response is not None and response.status != 302:
-            self.errors.append(f"inscription : HTTP {response.status}")
-
-    def confirm(self) -> None:
+    def request(self, step: str) -> tuple[str, bytes]:
+        if step == "register":
+            form = form_for(self.email, self.csrf)
+            return self.first, request_bytes(self.first, "POST", self.path, self.cookies, form)
         form = {"csrf_token": self.csrf}
-        response = self.post("confirm", self.second, self.confirm_path, form)
-        if response is None:
-            return
+        return self.second, request_bytes(
+            self.second, "POST", self.confirm_path, self.cookies, form
+        )
+
+    def check(self, step: str, response: Response) -> None:
         target = urlsplit(response.headers.get("location", "")).path
-        if response.status != 302 or "/mon-inscription/" not in target:
-            self.errors.append(f"confirmation : HTTP {response.status}")
+        if response.status != 302:
+            self.errors.append(f"{step} : HTTP {response.status}")
+        elif step == "confirm" and "/mon-inscription/" not in target:
+            self.errors.append(f"{step} : redirigé vers {target}")
+
+    async def post(self, step: str, start: asyncio.Event) -> None:
+        base, raw = self.request(step)
+        url = urlsplit(base)
+        await start.wait()
+        self.sent_at[step] = time.perf_counter()
+        try:
+            reader, writer = await asyncio.open_connection(url.hostname, url.port)
+            writer.write(raw)
+            answer = await reader.read()
+            writer.close()
+        except OSError as exc:
+            self.errors.append(f"{step} : {exc}")
+        else:
+            self.check(step, parse(answer))
+        self.done_at[step] = time.perf_counter()
 
 
 def wave(agents: list[Agent], step: str) -> float:
-    """All agents at once, each on its own thread: the time until the last one is answered."""
-    start = threading.Event()
+    """All agents at once, from one event loop (a thousand threads could not start together:
+    they queue for the interpreter's lock): the time until the last one is answered."""
 
-    def run(agent: Agent) -> None:
-        start.wait()
-        getattr(agent, step)()
+    async def go() -> float:
+        start = asyncio.Event()
+        posts = [asyncio.create_task(agent.post(step, start)) for agent in agents]
+        await asyncio.sleep(0.2)  # every task waits on the start signal
+        started = time.perf_counter()
+        start.set()
+        await asyncio.gather(*posts)
+        return started
 
-    threads = [threading.Thread(target=run, args=(agent,)) for agent in agents]
-    for thread in threads:
-        thread.start()
-    time.sleep(0.5)  # every thread waits on the start signal
-    started = time.perf_counter()
-    start.set()
-    for thread in threads:
-        thread.join()
+    started = asyncio.run(go())
+    late = max(agent.sent_at[step] for agent in agents) - started
+    if late > 0.5:
+        print(f"  le client a envoyé la dernière requête {late:.2f} s après le départ")
     return max(agent.done_at[step] for agent in agents) - started
 
 
@@ -139,7 +148,7 @@ def burst(bases: list[str], env: dict[str, str]) -> dict[str, float]:
         print(f"  {len(errors)} erreur(s), dont : {errors[0]}")
     taken, confirmed, waiting = counts(env["DATABASE_URL"])
     for step in ("register", "confirm"):
-        took = [agent.took[step] for agent in agents]
+        took = [agent.done_at[step] - agent.sent_at[step] for agent in agents]
         figures[f"{step} p50"] = percentile(took, 50)
         figures[f"{step} p99"] = percentile(took, 99)
     return {

@@ -77,14 +77,13 @@ class Response:
     cookies: dict[str, str]
 
 
-def http(
+def request_bytes(
     base: str,
     method: str,
     path: str,
     cookies: dict[str, str] | None = None,
     form: dict[str, str] | None = None,
-) -> Response:
-    """One request on its own connection (gunicorn's sync workers close each one)."""
+) -> bytes:
     url = urlsplit(base)
     lines = [f"{method} {path} HTTP/1.1", f"Host: {url.netloc}", "Connection: close"]
     if cookies:
@@ -92,12 +91,12 @@ def http(
     body = urlencode(form, doseq=True).encode() if form is not None else b""
     if form is not None:
         lines += ["Content-Type: application/x-www-form-urlencoded", f"Content-Length: {len(body)}"]
-    chunks = []
-    with socket.create_connection((url.hostname, url.port)) as sock:
-        sock.sendall(("\r\n".join(lines) + "\r\n\r\n").encode() + body)
-        while chunk := sock.recv(65536):
-            chunks.append(chunk)
-    head, _, payload = b"".join(chunks).partition(b"\r\n\r\n")
+    return ("\r\n".join(lines) + "\r\n\r\n").encode() + body
+
+
+def parse(raw: bytes) -> Response:
+    """A whole response, read until the server closed the connection."""
+    head, _, payload = raw.partition(b"\r\n\r\n")
     status_line, *header_lines = head.decode("latin-1").split("\r\n")
     headers: dict[str, str] = {}
     received: dict[str, str] = {}
@@ -109,6 +108,23 @@ def http(
             key, _, rest = value.partition("=")
             received[key] = rest.split(";", 1)[0]
     return Response(int(status_line.split()[1]), headers, payload, received)
+
+
+def http(
+    base: str,
+    method: str,
+    path: str,
+    cookies: dict[str, str] | None = None,
+    form: dict[str, str] | None = None,
+) -> Response:
+    """One request on its own connection (gunicorn's sync workers close each one)."""
+    url = urlsplit(base)
+    chunks = []
+    with socket.create_connection((url.hostname, url.port)) as sock:
+        sock.sendall(request_bytes(base, method, path, cookies, form))
+        while chunk := sock.recv(65536):
+            chunks.append(chunk)
+    return parse(b"".join(chunks))
 
 
 def csrf_token(body: bytes) -> str:
