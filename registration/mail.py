@@ -326,7 +326,7 @@ WITH_INVITE = frozenset({"confirmed", "reminder", "promoted"})
 def render(kind: str, subject: str, params: dict[str, Any]) -> Rendered:
     """Render a queued message from templates/email/, with the event as the content says now."""
     slug = params["event"]
-    event = content.load_site(current_app.config["CONTENT_DIR"]).event(slug)
+    event = content.current_site(current_app.config["CONTENT_DIR"]).event(slug)
     if event is None:
         raise EventNotFound(f"événement « {slug} » absent du contenu ou invalide")
     registration = MailRegistration.from_json(params["registration"])
