@@ -20,5 +20,9 @@ try:
         load_dotenv(Path(__file__).resolve().parent / ".env")
 
     app = create_app()
+    # What start-up built (modules, classes, the app) lives as long as the process: frozen,
+    # the collector never walks it again, neither in the full collections of a worker at
+    # work nor in the one at exit (about 100 ms of CPU, which `flask` commands paid too).
+    gc.freeze()
 finally:
     gc.enable()

@@ -32,11 +32,12 @@ LAZY = (
 )
 PROBE = (
     "import json, sys; from wsgi import app; import gc; "
-    f"print(json.dumps([gc.isenabled(), [m for m in {LAZY!r} if m in sys.modules]]))"
+    "print(json.dumps([gc.isenabled(), gc.get_freeze_count(), "
+    f"[m for m in {LAZY!r} if m in sys.modules]]))"
 )
 
 
-def start(tmp_path) -> tuple[bool, list[str]]:
+def start(tmp_path) -> tuple[bool, int, list[str]]:
     env = {
         **os.environ,
         "FLASK_SKIP_DOTENV": "1",
@@ -47,15 +48,16 @@ def start(tmp_path) -> tuple[bool, list[str]]:
     out = subprocess.run(
         [sys.executable, "-c", PROBE], cwd=ROOT, env=env, check=True, capture_output=True
     ).stdout
-    enabled, imported = json.loads(out.splitlines()[-1])
-    return bool(enabled), list(imported)
+    enabled, frozen, imported = json.loads(out.splitlines()[-1])
+    return bool(enabled), int(frozen), list(imported)
 
 
 def test_start_up_imports_only_what_serving_pages_needs(tmp_path):
     start(tmp_path)  # the first start parses the content and keeps it (instance/)
-    gc_enabled, imported = start(tmp_path)
+    gc_enabled, frozen, imported = start(tmp_path)
     assert imported == []
     assert gc_enabled  # off during start-up only
+    assert frozen > 10_000  # what start-up built is left out of every collection
 
 
 def test_start_up_computes_no_password_hash(app: Flask):
