@@ -16,6 +16,12 @@ if not os.environ.get("FLASK_SKIP_DOTENV"):  # as the flask command and wsgi.py 
     load_dotenv(Path(__file__).resolve().parent / ".env")
 env = os.environ.get
 
+# PostgreSQL's driver (psycopg, libpq and its libraries: about 40 ms of CPU) is imported by
+# each worker's create_app, which builds the engine. Imported here, once, the workers find
+# it loaded; importing it opens no connection, so nothing is shared across the fork.
+if env("DATABASE_URL", "").startswith("postgresql"):
+    import psycopg  # noqa: F401
+
 # Sync workers: a worker waiting on PostgreSQL or Redis leaves its core to another one, so
 # more workers than cores keep both busy; 2 x cores + 1 (5 on 2 cores) is gunicorn's advice.
 workers = int(env("WEB_CONCURRENCY") or 2 * multiprocessing.cpu_count() + 1)
