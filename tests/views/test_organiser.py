@@ -22,6 +22,7 @@ from ..factories import make_record, make_registration, make_user, outbox, set_n
 
 SLUG = "atelier-des-communs"
 BASE = f"/organisation/{SLUG}"
+TITLE = "Atelier des communs numériques"
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 
@@ -174,12 +175,14 @@ def test_attendee_detail_shows_each_answer_and_the_history(app, organiser_client
         registrations_api.cancel(event, links.manage_token(found))
     text = organiser_client.get(f"{BASE}/inscrits/{found.public_id}").get_data(as_text=True)
     answers = dict(re.findall(r'<dt class="fr-text--bold">([^<]+)</dt><dd[^>]*>([^<]*)</dd>', text))
+    status = re.search(r'<dd id="statut"><p class="fr-badge fr-badge--sm">([^<]*)</p></dd>', text)
     assert answers["Atelier du matin"] == "Logiciels libres"
     assert answers["Sujets qui vous intéressent"] == "Gouvernance, Communauté"
     assert answers["Régime alimentaire"] == "Sans réponse"
     assert answers["Besoins d’accessibilité"] == "Boucle magnétique"
-    assert answers["Statut"] == "Annulée"
-    history = re.search(r'<table id="historique">(.*?)</table>', text, re.S)[1]
+    assert status[1] == "Annulée"
+    assert 'id="actions"' not in text  # nothing left to do on a cancelled registration
+    history = re.search(r'<table id="historique"[^>]*>(.*?)</table>', text, re.S)[1]
     assert history.index("créée par le test") < history.index("annulée par l’agent")
 
 
@@ -294,7 +297,15 @@ def test_exports_are_audited(registered, admin_client, organiser_client):
     admin_client.get(f"{BASE}/export.xlsx")
     organiser_client.get(f"{BASE}/export.csv?dialect=rfc4180&q=abadie")
     text = admin_client.get("/administration/journal").get_data(as_text=True)
-    assert "export-csv" in text and "export-xlsx" in text and "admin@numerique.gouv.fr" in text
+    journal = re.findall(
+        r"<tr><td>[^<]*</td><td>([^<]*)</td><td>([^<]*)</td><td>([^<]*)</td><td>([^<]*)</td>", text
+    )
+    # Latest first; the filters in words, nothing when there were none.
+    assert journal == [
+        ("orga@numerique.gouv.fr", "Export CSV (tableur, RFC 4180)", TITLE, "recherche : abadie"),
+        ("admin@numerique.gouv.fr", "Export XLSX", TITLE, ""),
+        ("admin@numerique.gouv.fr", "Export CSV (Excel)", TITLE, "statut : confirmée"),
+    ]
     with registered.app_context():
         entries = db.session.scalars(sa.select(AuditEntry).order_by(AuditEntry.id)).all()
         assert [(e.actor, e.action, e.event_slug, e.details) for e in entries] == [
@@ -313,16 +324,28 @@ def test_sign_in_sheet_lists_confirmed_attendees_alphabetically(app, organiser_c
         ("Ali", "martin", Status.CONFIRMED),
         ("Chloé", "Bernard", Status.CONFIRMED),
         ("Dan", "Pending", Status.PENDING),
+        # Accents and case aside: « Élise » comes before « Emma », « écrin » before « Ecu ».
+        ("Emma", "Durand", Status.CONFIRMED),
+        ("Élise", "Durand", Status.CONFIRMED),
+        ("Zoé", "écrin", Status.CONFIRMED),
+        ("Anne", "Ecu", Status.CONFIRMED),
     ):
         make_registration(app, event, status, first_name=first, last_name=last)
     text = organiser_client.get(f"{BASE}/emargement").get_data(as_text=True)
     names = re.findall(r"<tr><td>([^<]+)</td><td>([^<]+)</td>", text)
-    assert names == [("Bernard", "Chloé"), ("martin", "Ali"), ("Zola", "Bea")]
+    assert names == [
+        ("Bernard", "Chloé"),
+        ("Durand", "Élise"),
+        ("Durand", "Emma"),
+        ("écrin", "Zoé"),
+        ("Ecu", "Anne"),
+        ("martin", "Ali"),
+        ("Zola", "Bea"),
+    ]
     assert "Signature" in text and "/static/sign_in_sheet.css" in text
-    assert "3 inscriptions confirmées." in text
-    with app.app_context():
-        entry = db.session.scalars(sa.select(AuditEntry)).one()
-        assert (entry.actor, entry.action) == ("orga@numerique.gouv.fr", "export-emargement")
+    assert "7 inscriptions confirmées, par ordre alphabétique des noms." in text
+    with app.app_context():  # a read, as the attendee list: nothing in the audit log
+        assert db.session.scalars(sa.select(AuditEntry)).all() == []
 
 
 # --- Failed e-mails -------------------------------------------------------------------------
