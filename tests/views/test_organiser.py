@@ -18,7 +18,15 @@ from registration.extensions import db
 from registration.models import AuditEntry, OutboxMessage, OutboxStatus, Registration, Status
 from registration.registrations import api as registrations_api
 
-from ..factories import make_record, make_registration, make_user, outbox, set_now, sign_in
+from ..factories import (
+    make_record,
+    make_registration,
+    make_user,
+    outbox,
+    registrations,
+    set_now,
+    sign_in,
+)
 
 SLUG = "atelier-des-communs"
 BASE = f"/organisation/{SLUG}"
@@ -199,6 +207,73 @@ def test_attendee_detail_is_found_only_under_its_own_event(
     other = make_registration(app, plain_event)
     assert organiser_client.get(f"{BASE}/inscrits/{other.public_id}").status_code == 404
     assert organiser_client.get(f"{BASE}/inscrits/{'0' * 32}").status_code == 404
+
+
+# --- Actions on one registration -------------------------------------------------------------
+
+
+def test_the_attendee_page_offers_what_each_status_allows(app, organiser_client, event):
+    def actions(registration) -> list[str]:
+        text = organiser_client.get(f"{BASE}/inscrits/{registration.public_id}")
+        found = re.search(r'<ul[^>]*id="actions">(.*?)</ul>', text.get_data(as_text=True), re.S)
+        return re.findall(r">([^<>]+)</(?:button|a)>", found[1]) if found else []
+
+    cancel = "Annuler l’inscription"
+    assert actions(make_registration(app, event, Status.PENDING)) == [
+        "Renvoyer le lien de confirmation",
+        cancel,
+    ]
+    assert actions(make_registration(app, event, Status.CONFIRMED)) == [cancel]
+    assert actions(make_registration(app, event, Status.WAITLISTED)) == [
+        "Sortir de la liste d’attente",
+        cancel,
+    ]
+    assert actions(make_registration(app, event, Status.EXPIRED)) == []
+
+
+def test_cancelling_asks_first_then_cancels_with_a_message(app, organiser_client, event):
+    seated = make_registration(app, event, email="a@numerique.gouv.fr")
+    step = organiser_client.get(f"{BASE}/inscrits/{seated.public_id}/annuler")
+    assert "Confirmer : annuler l’inscription" in step.get_data(as_text=True)
+    assert [r.status for r in registrations(app)] == [Status.CONFIRMED]  # nothing on GET
+    response = organiser_client.post(f"{BASE}/inscrits/{seated.public_id}/annuler")
+    assert response.headers["Location"] == f"{BASE}/inscrits/{seated.public_id}"
+    page = organiser_client.get(response.headers["Location"]).get_data(as_text=True)
+    assert "L’inscription de Camille Durand est annulée ; un e-mail le lui annonce." in page
+    assert [r.status for r in registrations(app)] == [Status.CANCELLED]
+    assert len(outbox(app, "cancelled")) == 1
+    again = organiser_client.post(
+        f"{BASE}/inscrits/{seated.public_id}/annuler", follow_redirects=True
+    )
+    assert "Cette inscription est déjà annulée : il n’y a rien à annuler." in again.get_data(
+        as_text=True
+    )
+
+
+def test_moving_up_on_a_full_event_says_so_in_french(app, organiser_client, event):
+    make_record(app, event, capacity=1)
+    make_registration(app, event)
+    waiting = make_registration(app, event, Status.WAITLISTED)
+    response = organiser_client.post(
+        f"{BASE}/inscrits/{waiting.public_id}/confirmer-place", follow_redirects=True
+    )
+    assert "Aucune place libre : toutes les places sont prises." in response.get_data(as_text=True)
+
+
+def test_a_fresh_link_is_announced(app, organiser_client, event):
+    pending = make_registration(app, event, Status.PENDING, email="p@numerique.gouv.fr")
+    response = organiser_client.post(
+        f"{BASE}/inscrits/{pending.public_id}/renvoyer-lien", follow_redirects=True
+    )
+    text = response.get_data(as_text=True)
+    assert "Un nouveau lien de confirmation est envoyé à p@numerique.gouv.fr." in text
+    assert [m.recipient for m in outbox(app, "confirm_address")] == ["p@numerique.gouv.fr"]
+
+
+def test_actions_on_an_unknown_registration_are_not_found(organiser_client):
+    for action in ("annuler", "renvoyer-lien", "confirmer-place"):
+        assert organiser_client.post(f"{BASE}/inscrits/{'0' * 32}/{action}").status_code == 404
+    assert organiser_client.get(f"{BASE}/inscrits/{'0' * 32}/annuler").status_code == 404
 
 
 # --- Exports --------------------------------------------------------------------------------
