@@ -26,7 +26,7 @@ from ..content import Event
 from ..dates import PARIS
 from ..extensions import db, login_manager
 from ..http import ROW_ID_MAX
-from ..models import STATUS_LABELS, Status
+from ..models import ACTIVE, STATUS_LABELS, Status
 from ..registrations.exceptions import ActionRefused, NotAwaitingReview, RegistrationNotFound
 from . import load_event_from_slug, site, staff_event
 
@@ -128,6 +128,9 @@ def confirm_cancel(public_id: str) -> ResponseReturnValue:
     found = queries.registration(g.event, public_id)
     if found is None:
         abort(404)
+    if found.status not in ACTIVE:
+        flash(f"Cette inscription est déjà {found.status.label.lower()}.", "info")
+        return redirect(url_for(".attendee", public_id=public_id))
     return render_template("organiser/confirm_cancel.html", event=g.event, registration=found)
 
 

@@ -248,6 +248,8 @@ def test_cancelling_asks_first_then_cancels_with_a_message(app, organiser_client
     assert "Cette inscription est déjà annulée : il n’y a rien à annuler." in again.get_data(
         as_text=True
     )
+    step = organiser_client.get(f"{BASE}/inscrits/{seated.public_id}/annuler")
+    assert step.headers["Location"] == f"{BASE}/inscrits/{seated.public_id}"
 
 
 def test_moving_up_on_a_full_event_says_so_in_french(app, organiser_client, event):
