@@ -6,6 +6,7 @@ from collections.abc import Iterable
 from datetime import datetime, timedelta
 from typing import Any
 
+from flask import current_app
 from sqlalchemy import Select, delete, select, update
 from sqlalchemy.orm import Session
 
@@ -22,8 +23,15 @@ from ..models import (
     Status,
     User,
 )
+from ..registrations import api as registrations
 from ..registrations import seats
-from ..registrations.exceptions import CapacityTooLow, NotAwaitingReview
+from ..registrations.exceptions import (
+    ActionRefused,
+    CapacityTooLow,
+    NoSeatLeft,
+    NotAwaitingReview,
+    RegistrationNotFound,
+)
 from . import queries
 
 
@@ -139,12 +147,6 @@ def set_account_active(user_id: int, active: bool, actor: str) -> User | None:
     return user
 
 
-def sign_in_sheet(event: Event, actor: str) -> list[Registration]:
-    """The confirmed attendees, once the printing is written to the audit log."""
-    log_action(actor, "export-emargement", event.slug)
-    return queries.sign_in_sheet(event)
-
-
 def retry_message(message_id: int, actor: str) -> bool:
     """Put a failed message back in line for the outbox worker; False if it had not failed."""
     with transaction() as session:
@@ -164,6 +166,8 @@ def set_registration_open(event: Event, actor: str, is_open: bool, notice: str =
     """Close or reopen registration now; forms already open are refused at their submission."""
     with transaction() as session:
         record = seats.lock_event(session, event, exclusive=True)
+        if record.is_open == is_open and record.public_notice == notice.strip():
+            return  # nothing changes: nothing to write
         record.is_open = is_open
         record.public_notice = notice.strip()
         record.updated_at = clock.now()
@@ -186,6 +190,8 @@ def _set_capacity(
         if places is not None and places < record.seats_taken:
             raise CapacityTooLow(too_low.format(places=places, taken=record.seats_taken))
         before = seats.capacity_in_force(event, record).places
+        if before == places and record.capacity_overridden == overridden:
+            return  # the form saved as it was: nothing changes, nothing to write
         record.capacity_override = places if overridden else None
         record.capacity_overridden = overridden
         record.updated_at = now
@@ -219,6 +225,86 @@ def use_file_capacity(event: Event, actor: str) -> None:
         "Gardez un nombre fixé par l’administration.",
         note=" (valeur du fichier)",
     )
+
+
+# --- An organiser's actions on one registration -----------------------------------------------
+
+
+def _registration(session: Session, record_id: int, public_id: str) -> Registration:
+    registration = registrations.locked_registration(session, record_id, public_id)
+    if registration is None:
+        raise RegistrationNotFound("Cette inscription n’existe pas pour cet événement.")
+    return registration
+
+
+def cancel_registration(event: Event, public_id: str, actor: str) -> Registration:
+    """The organisers cancel a registration: the agent is told by e-mail, and a seat it held
+    goes to the waiting list, as when the agent cancels."""
+    with transaction() as session:
+        now = clock.now()
+        record = seats.lock_event(session, event)
+        registration = _registration(session, record.id, public_id)
+        reason = "annulée par l’organisation"
+        if not registrations.withdraw(session, event, record, registration, reason, now):
+            raise ActionRefused(
+                f"Cette inscription est déjà {registration.status.label.lower()} : "
+                "il n’y a rien à annuler."
+            )
+        audit(session, actor, "cancel-registration", event.slug, registration.email)
+    return registration
+
+
+def resend_confirmation(event: Event, public_id: str, actor: str) -> Registration:
+    """A fresh confirmation link for a registration awaiting its address, and a fresh hold
+    time to follow it in."""
+    with transaction() as session:
+        now = clock.now()
+        record = seats.lock_event(session, event)
+        registration = _registration(session, record.id, public_id)
+        if registration.status != Status.PENDING or registration.email_confirmed_at is not None:
+            raise ActionRefused(
+                "Seule une inscription en attente de confirmation reçoit un nouveau lien "
+                f"(celle-ci est : {registration.status.label.lower()})."
+            )
+        hold = timedelta(hours=current_app.config["PENDING_HOLD_HOURS"])
+        registration.expires_at = now + hold
+        registration.updated_at = now
+        registration.record(Status.PENDING, "nouveau lien de confirmation envoyé", now)
+        mail.queue(session, "confirm_address", event, registration)
+        audit(session, actor, "resend-confirmation", event.slug, registration.email)
+    return registration
+
+
+def promote_registration(event: Event, public_id: str, actor: str) -> Registration:
+    """Move one agent up from the waiting list, only if a seat is free: the guarded UPDATE
+    on the seats takes it or says there is none (NoSeatLeft)."""
+    with transaction() as session:
+        now = clock.now()
+        record = seats.lock_event(session, event)
+        registration = _registration(session, record.id, public_id)
+        if registration.status != Status.WAITLISTED:
+            raise ActionRefused(
+                "Cette personne n’est pas sur la liste d’attente "
+                f"(inscription : {registration.status.label.lower()})."
+            )
+        if registration.email_confirmed_at is None:
+            raise ActionRefused(
+                "Cette personne n’a pas encore confirmé son adresse e-mail : elle ne peut pas "
+                "prendre de place."
+            )
+        if not seats.take_seat(session, event, record.id, waiting=True):
+            raise NoSeatLeft(
+                "Aucune place libre : toutes les places sont prises. Une place libérée "
+                "(annulation, places ajoutées) revient d’abord à la première personne de la "
+                "liste d’attente."
+            )
+        registration.move_to(
+            Status.CONFIRMED, "sortie de la liste d’attente par l’organisation", now
+        )
+        registration.expires_at = None
+        mail.queue(session, "promoted", event, registration)
+        audit(session, actor, "promote-registration", event.slug, registration.email)
+    return registration
 
 
 def queue_reminders(events: Iterable[Event], days: int) -> dict[str, int]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import unicodedata
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -295,15 +296,19 @@ def registration(event: Event, public_id: str) -> Registration | None:
     return db.session.scalars(of_event(event).where(Registration.public_id == public_id)).first()
 
 
+def _sort_key(name: str) -> str:
+    """A name as a dictionary orders it: accents and case aside (« Élodie » with « Elodie »)."""
+    decomposed = unicodedata.normalize("NFKD", name.strip())
+    return "".join(c for c in decomposed if not unicodedata.combining(c)).casefold()
+
+
 def sign_in_sheet(event: Event) -> list[Registration]:
-    """Confirmed attendees, by name, case-blind."""
-    return list(
-        db.session.scalars(
-            of_event(event)
-            .where(Registration.status == Status.CONFIRMED)
-            .order_by(func.lower(Registration.last_name), func.lower(Registration.first_name))
-        )
+    """Confirmed attendees, by last name then first name, accents and case aside (sorted
+    here: the databases' collations differ, and a sheet is a few hundred rows)."""
+    confirmed = db.session.scalars(
+        of_event(event).where(Registration.status == Status.CONFIRMED).order_by(Registration.id)
     )
+    return sorted(confirmed, key=lambda r: (_sort_key(r.last_name), _sort_key(r.first_name), r.id))
 
 
 def export(event: Event, filters: Filters) -> Select[Any]:
@@ -340,6 +345,10 @@ def failed_messages(limit: int = 200) -> list[OutboxMessage]:
             .limit(limit)
         )
     )
+
+
+def user(user_id: int) -> User | None:
+    return db.session.get(User, user_id)
 
 
 def users() -> list[User]:

@@ -374,24 +374,45 @@ def cancel(event: Event, token: str) -> Registration:
         now = clock.now()
         # The event first, then the registration: the order the waiting list locks them in.
         record = seats.lock_event(session, event)
-        registration = session.scalars(
-            select(Registration)
-            .where(Registration.public_id == public_id, Registration.event_id == record.id)
-            .with_for_update()
-            .execution_options(populate_existing=True)
-        ).first()
+        registration = locked_registration(session, record.id, public_id)
         if registration is None:
             raise InvalidLink("Ce lien ne correspond à aucune inscription à cet événement.")
-        if registration.status not in ACTIVE:
-            return registration
-        held_seat = registration.status in SEAT_HOLDING
-        registration.move_to(Status.CANCELLED, "annulée par l’agent", now)
-        registration.expires_at = None
-        mail.queue(session, "cancelled", event, registration)
-        if held_seat:
-            seats.free_seat(session, record)
-            seats.promote_waitlist(session, event, record, now)
+        withdraw(session, event, record, registration, "annulée par l’agent", now)
         return registration
+
+
+def locked_registration(session: Session, record_id: int, public_id: str) -> Registration | None:
+    """The event's registration `public_id`, its row locked; the caller locked the event's
+    row first (`seats.lock_event`), the order the waiting list locks them in."""
+    return session.scalars(
+        select(Registration)
+        .where(Registration.public_id == public_id, Registration.event_id == record_id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    ).first()
+
+
+def withdraw(
+    session: Session,
+    event: Event,
+    record: EventRecord,
+    registration: Registration,
+    reason: str,
+    now: datetime,
+) -> bool:
+    """Cancel a live registration in the caller's transaction (the event's row locked): the
+    agent gets the « cancelled » e-mail, and a seat it held goes to the waiting list. False,
+    and nothing written, if it was no longer live."""
+    if registration.status not in ACTIVE:
+        return False
+    held_seat = registration.status in SEAT_HOLDING
+    registration.move_to(Status.CANCELLED, reason, now)
+    registration.expires_at = None
+    mail.queue(session, "cancelled", event, registration)
+    if held_seat:
+        seats.free_seat(session, record)
+        seats.promote_waitlist(session, event, record, now)
+    return True
 
 
 EXPIRE_BATCH = 500

@@ -43,3 +43,15 @@ class CapacityTooLow(RegistrationError):
 
 class NotAwaitingReview(RegistrationError):
     """A verification request was already decided, or its address is not yet confirmed."""
+
+
+class ActionRefused(RegistrationError):
+    """An organiser's action that the registration's state does not allow now."""
+
+
+class RegistrationNotFound(ActionRefused):
+    """No such registration for this event."""
+
+
+class NoSeatLeft(ActionRefused):
+    """Moving someone up from the waiting list, with no seat free."""

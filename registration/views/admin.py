@@ -7,14 +7,14 @@ from flask.typing import ResponseReturnValue
 from flask_login import current_user
 
 from .. import accounts
-from ..backoffice import api, queries
+from ..backoffice import api, journal, queries
 from ..backoffice.forms import AccountForm, CapacityForm, NoticeForm
 from ..extensions import login_manager
 from ..forms import add_error
 from ..http import ROW_ID_MAX
 from ..models import Role
 from ..registrations.exceptions import CapacityTooLow
-from . import load_event_from_slug, staff_event
+from . import load_event_from_slug, site, staff_event
 
 bp = Blueprint("admin", __name__, url_prefix="/administration")
 
@@ -101,11 +101,22 @@ def users() -> ResponseReturnValue:
     return render_template("admin/users.html", form=form, users=queries.users())
 
 
-@bp.post(f"/comptes/<int(max={ROW_ID_MAX}):user_id>/<any(desactiver, reactiver):action>")
+@bp.route(
+    f"/comptes/<int(max={ROW_ID_MAX}):user_id>/<any(desactiver, reactiver):action>",
+    methods=["GET", "POST"],
+)
 def toggle_user(user_id: int, action: str) -> ResponseReturnValue:
+    """GET shows the confirmation step before disabling (a page, without JS); POST acts."""
     if user_id == current_user.id:
         flash("Vous ne pouvez pas désactiver votre propre compte.", "error")
         return redirect(url_for(".users"))
+    if request.method == "GET":
+        user = queries.user(user_id)
+        if user is None:
+            abort(404)
+        if action == "reactiver" or not user.active:
+            return redirect(url_for(".users"))
+        return render_template("admin/confirm_disable_user.html", user=user)
     user = api.set_account_active(user_id, action == "reactiver", current_user.email)
     if user is None:
         abort(404)
@@ -116,4 +127,6 @@ def toggle_user(user_id: int, action: str) -> ResponseReturnValue:
 @bp.get("/journal")
 def audit_log() -> ResponseReturnValue:
     page = queries.paginate(queries.audit_log(), request.args.get("page"), per_page=100)
-    return render_template("admin/audit_log.html", page=page, args=request.args)
+    return render_template(
+        "admin/audit_log.html", page=page, entries=journal.lines(page.items, site())
+    )

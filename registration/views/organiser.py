@@ -26,8 +26,8 @@ from ..content import Event
 from ..dates import PARIS
 from ..extensions import db, login_manager
 from ..http import ROW_ID_MAX
-from ..models import STATUS_LABELS, Status
-from ..registrations.exceptions import NotAwaitingReview
+from ..models import ACTIVE, STATUS_LABELS, Status
+from ..registrations.exceptions import ActionRefused, NotAwaitingReview, RegistrationNotFound
 from . import load_event_from_slug, site, staff_event
 
 bp = Blueprint("organiser", __name__, url_prefix="/organisation")
@@ -122,9 +122,54 @@ def export_xlsx() -> ResponseReturnValue:
     )
 
 
+@bp.get("/<slug>/inscrits/<public_id>/annuler")
+def confirm_cancel(public_id: str) -> ResponseReturnValue:
+    """The confirmation step before cancelling a registration: a page of its own, without JS."""
+    found = queries.registration(g.event, public_id)
+    if found is None:
+        abort(404)
+    if found.status not in ACTIVE:
+        flash(f"Cette inscription est déjà {found.status.label.lower()}.", "info")
+        return redirect(url_for(".attendee", public_id=public_id))
+    return render_template("organiser/confirm_cancel.html", event=g.event, registration=found)
+
+
+# An organiser's actions on one registration: (service, success message). Each is audited
+# in its transaction; the agent gets an e-mail from each.
+_ACTIONS = {
+    "annuler": (
+        api.cancel_registration,
+        "L’inscription de {name} est annulée ; un e-mail le lui annonce.",
+    ),
+    "renvoyer-lien": (
+        api.resend_confirmation,
+        "Un nouveau lien de confirmation est envoyé à {email}.",
+    ),
+    "confirmer-place": (
+        api.promote_registration,
+        "{name} sort de la liste d’attente et obtient une place ; un e-mail le lui annonce.",
+    ),
+}
+
+
+@bp.post("/<slug>/inscrits/<public_id>/<any(" + ", ".join(f"'{a}'" for a in _ACTIONS) + "):action>")
+def attendee_action(public_id: str, action: str) -> ResponseReturnValue:
+    act, done = _ACTIONS[action]
+    try:
+        changed = act(g.event, public_id, current_user.email)
+    except RegistrationNotFound:
+        abort(404)
+    except ActionRefused as error:
+        flash(error.message, "error")
+    else:
+        flash(done.format(name=changed.full_name, email=changed.email), "success")
+    return redirect(url_for(".attendee", public_id=public_id))
+
+
 @bp.get("/<slug>/emargement")
 def sign_in_sheet() -> ResponseReturnValue:
-    attendees = api.sign_in_sheet(g.event, current_user.email)
+    # Showing the sheet is a read, like the attendee list: no audit entry.
+    attendees = queries.sign_in_sheet(g.event)
     return render_template("organiser/sign_in_sheet.html", event=g.event, attendees=attendees)
 
 

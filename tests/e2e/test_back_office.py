@@ -120,5 +120,5 @@ def test_admin_closes_registration_and_the_public_form_refuses(
     page.goto(f"{live_server.url}/administration/comptes")
     check_accessibility(page, tmp_path, "comptes")
     page.goto(f"{live_server.url}/administration/journal")
-    expect(page.locator("#journal")).to_contain_text("close")
+    expect(page.locator("#journal")).to_contain_text("Inscriptions fermées")
     check_accessibility(page, tmp_path, "journal")

@@ -65,7 +65,9 @@ def test_closing_has_a_confirmation_step_and_takes_effect_at_once(app, admin_cli
     admin_client.post(f"{BASE}/rouvrir", data={"notice": ""})
     assert public.post(register_url(event), data=form_data()).status_code == 302
     journal = admin_client.get("/administration/journal").get_data(as_text=True)
-    assert "close" in journal and "reopen" in journal and "Merci, c’est complet !" in journal
+    assert "Inscriptions fermées" in journal and "Inscriptions rouvertes" in journal
+    assert "Message public : « Merci, c’est complet ! »" in journal
+    assert "Atelier des communs numériques" in journal  # the event's title, not its slug
 
 
 def test_a_notice_too_long_is_refused(app, admin_client, event):
@@ -165,7 +167,8 @@ def test_raising_places_moves_people_up_from_the_waiting_list(app, admin_client,
     assert [m.recipient for m in outbox(app, "promoted")] == ["a1@numerique.gouv.fr"]
     record = record_of(app, event)
     assert record.capacity_override == 2 and record.seats_taken == 2
-    assert "capacity" in admin_client.get("/administration/journal").get_data(as_text=True)
+    journal = admin_client.get("/administration/journal").get_data(as_text=True)
+    assert "Capacité : 1 → 2" in journal
 
 
 def test_an_empty_number_of_places_means_no_limit(app, admin_client, event):
@@ -206,13 +209,17 @@ def test_admins_manage_organiser_accounts(app, admin_client):
     assert "Un compte existe déjà" in duplicate.get_data(as_text=True)
     with app.app_context():
         user_id = accounts.find(NEW["email"]).id
+    step = admin_client.get(f"/administration/comptes/{user_id}/desactiver")
+    assert "Confirmer : désactiver le compte" in step.get_data(as_text=True)
+    assert sign_in(app.test_client(), NEW["email"], NEW["password"]).status_code == 302
     admin_client.post(f"/administration/comptes/{user_id}/desactiver")
     assert sign_in(app.test_client(), NEW["email"], NEW["password"]).status_code == 200
     admin_client.post(f"/administration/comptes/{user_id}/reactiver")
     assert sign_in(app.test_client(), NEW["email"], NEW["password"]).status_code == 302
     journal = admin_client.get("/administration/journal").get_data(as_text=True)
-    assert "create-user" in journal and "user-desactiver" in journal
-    assert "user-reactiver" in journal and "new@numerique.gouv.fr (organiser)" in journal
+    assert "Compte créé : new@numerique.gouv.fr (organisateur)" in journal
+    assert "Compte désactivé : new@numerique.gouv.fr" in journal
+    assert "Compte réactivé : new@numerique.gouv.fr" in journal
 
 
 def test_a_new_account_needs_a_long_enough_password_and_a_valid_address(app, admin_client):
@@ -270,8 +277,12 @@ def test_the_audit_log_shows_the_purge_latest_first(app, admin_client, event):
     text = admin_client.get("/administration/journal").get_data(as_text=True)
     rows = re.findall(r"<tr><td>([^<]*)</td><td>([^<]*)</td><td>([^<]*)</td>", text)
     assert rows == [
-        ("14/09/2023 12:31", "flask attendees purge", "purge"),
-        ("14/09/2023 12:31", "admin@numerique.gouv.fr", "create-user"),
+        (
+            "14/09/2023 12:31",
+            "flask attendees purge",
+            "Inscriptions supprimées (durée de conservation)",
+        ),
+        ("14/09/2023 12:31", "admin@numerique.gouv.fr", "Compte créé : x@numerique.gouv.fr"),
     ]
     assert "1 inscription(s) supprimée(s)" in text
 

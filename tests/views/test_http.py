@@ -232,7 +232,7 @@ def test_the_audit_log_past_its_end_shows_its_last_page(app, admin_client, event
     admin_client.get(f"{BASE}/export.csv")  # one entry: « export »
     response = admin_client.get("/administration/journal?page=99999999999999999999")
     assert response.status_code == 200
-    assert "export" in text_of(response).split('id="journal"')[1]
+    assert "Export CSV" in text_of(response).split('id="journal"')[1]
 
 
 @pytest.mark.parametrize(

@@ -18,10 +18,19 @@ from registration.extensions import db
 from registration.models import AuditEntry, OutboxMessage, OutboxStatus, Registration, Status
 from registration.registrations import api as registrations_api
 
-from ..factories import make_record, make_registration, make_user, outbox, set_now, sign_in
+from ..factories import (
+    make_record,
+    make_registration,
+    make_user,
+    outbox,
+    registrations,
+    set_now,
+    sign_in,
+)
 
 SLUG = "atelier-des-communs"
 BASE = f"/organisation/{SLUG}"
+TITLE = "Atelier des communs numériques"
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 
@@ -174,12 +183,14 @@ def test_attendee_detail_shows_each_answer_and_the_history(app, organiser_client
         registrations_api.cancel(event, links.manage_token(found))
     text = organiser_client.get(f"{BASE}/inscrits/{found.public_id}").get_data(as_text=True)
     answers = dict(re.findall(r'<dt class="fr-text--bold">([^<]+)</dt><dd[^>]*>([^<]*)</dd>', text))
+    status = re.search(r'<dd id="statut"><p class="fr-badge fr-badge--sm">([^<]*)</p></dd>', text)
     assert answers["Atelier du matin"] == "Logiciels libres"
     assert answers["Sujets qui vous intéressent"] == "Gouvernance, Communauté"
     assert answers["Régime alimentaire"] == "Sans réponse"
     assert answers["Besoins d’accessibilité"] == "Boucle magnétique"
-    assert answers["Statut"] == "Annulée"
-    history = re.search(r'<table id="historique">(.*?)</table>', text, re.S)[1]
+    assert status[1] == "Annulée"
+    assert 'id="actions"' not in text  # nothing left to do on a cancelled registration
+    history = re.search(r'<table id="historique"[^>]*>(.*?)</table>', text, re.S)[1]
     assert history.index("créée par le test") < history.index("annulée par l’agent")
 
 
@@ -196,6 +207,75 @@ def test_attendee_detail_is_found_only_under_its_own_event(
     other = make_registration(app, plain_event)
     assert organiser_client.get(f"{BASE}/inscrits/{other.public_id}").status_code == 404
     assert organiser_client.get(f"{BASE}/inscrits/{'0' * 32}").status_code == 404
+
+
+# --- Actions on one registration -------------------------------------------------------------
+
+
+def test_the_attendee_page_offers_what_each_status_allows(app, organiser_client, event):
+    def actions(registration) -> list[str]:
+        text = organiser_client.get(f"{BASE}/inscrits/{registration.public_id}")
+        found = re.search(r'<ul[^>]*id="actions">(.*?)</ul>', text.get_data(as_text=True), re.S)
+        return re.findall(r">([^<>]+)</(?:button|a)>", found[1]) if found else []
+
+    cancel = "Annuler l’inscription"
+    assert actions(make_registration(app, event, Status.PENDING)) == [
+        "Renvoyer le lien de confirmation",
+        cancel,
+    ]
+    assert actions(make_registration(app, event, Status.CONFIRMED)) == [cancel]
+    assert actions(make_registration(app, event, Status.WAITLISTED)) == [
+        "Sortir de la liste d’attente",
+        cancel,
+    ]
+    assert actions(make_registration(app, event, Status.EXPIRED)) == []
+
+
+def test_cancelling_asks_first_then_cancels_with_a_message(app, organiser_client, event):
+    seated = make_registration(app, event, email="a@numerique.gouv.fr")
+    step = organiser_client.get(f"{BASE}/inscrits/{seated.public_id}/annuler")
+    assert "Confirmer : annuler l’inscription" in step.get_data(as_text=True)
+    assert [r.status for r in registrations(app)] == [Status.CONFIRMED]  # nothing on GET
+    response = organiser_client.post(f"{BASE}/inscrits/{seated.public_id}/annuler")
+    assert response.headers["Location"] == f"{BASE}/inscrits/{seated.public_id}"
+    page = organiser_client.get(response.headers["Location"]).get_data(as_text=True)
+    assert "L’inscription de Camille Durand est annulée ; un e-mail le lui annonce." in page
+    assert [r.status for r in registrations(app)] == [Status.CANCELLED]
+    assert len(outbox(app, "cancelled")) == 1
+    again = organiser_client.post(
+        f"{BASE}/inscrits/{seated.public_id}/annuler", follow_redirects=True
+    )
+    assert "Cette inscription est déjà annulée : il n’y a rien à annuler." in again.get_data(
+        as_text=True
+    )
+    step = organiser_client.get(f"{BASE}/inscrits/{seated.public_id}/annuler")
+    assert step.headers["Location"] == f"{BASE}/inscrits/{seated.public_id}"
+
+
+def test_moving_up_on_a_full_event_says_so_in_french(app, organiser_client, event):
+    make_record(app, event, capacity=1)
+    make_registration(app, event)
+    waiting = make_registration(app, event, Status.WAITLISTED)
+    response = organiser_client.post(
+        f"{BASE}/inscrits/{waiting.public_id}/confirmer-place", follow_redirects=True
+    )
+    assert "Aucune place libre : toutes les places sont prises." in response.get_data(as_text=True)
+
+
+def test_a_fresh_link_is_announced(app, organiser_client, event):
+    pending = make_registration(app, event, Status.PENDING, email="p@numerique.gouv.fr")
+    response = organiser_client.post(
+        f"{BASE}/inscrits/{pending.public_id}/renvoyer-lien", follow_redirects=True
+    )
+    text = response.get_data(as_text=True)
+    assert "Un nouveau lien de confirmation est envoyé à p@numerique.gouv.fr." in text
+    assert [m.recipient for m in outbox(app, "confirm_address")] == ["p@numerique.gouv.fr"]
+
+
+def test_actions_on_an_unknown_registration_are_not_found(organiser_client):
+    for action in ("annuler", "renvoyer-lien", "confirmer-place"):
+        assert organiser_client.post(f"{BASE}/inscrits/{'0' * 32}/{action}").status_code == 404
+    assert organiser_client.get(f"{BASE}/inscrits/{'0' * 32}/annuler").status_code == 404
 
 
 # --- Exports --------------------------------------------------------------------------------
@@ -294,7 +374,15 @@ def test_exports_are_audited(registered, admin_client, organiser_client):
     admin_client.get(f"{BASE}/export.xlsx")
     organiser_client.get(f"{BASE}/export.csv?dialect=rfc4180&q=abadie")
     text = admin_client.get("/administration/journal").get_data(as_text=True)
-    assert "export-csv" in text and "export-xlsx" in text and "admin@numerique.gouv.fr" in text
+    journal = re.findall(
+        r"<tr><td>[^<]*</td><td>([^<]*)</td><td>([^<]*)</td><td>([^<]*)</td><td>([^<]*)</td>", text
+    )
+    # Latest first; the filters in words, nothing when there were none.
+    assert journal == [
+        ("orga@numerique.gouv.fr", "Export CSV (tableur, RFC 4180)", TITLE, "recherche : abadie"),
+        ("admin@numerique.gouv.fr", "Export XLSX", TITLE, ""),
+        ("admin@numerique.gouv.fr", "Export CSV (Excel)", TITLE, "statut : confirmée"),
+    ]
     with registered.app_context():
         entries = db.session.scalars(sa.select(AuditEntry).order_by(AuditEntry.id)).all()
         assert [(e.actor, e.action, e.event_slug, e.details) for e in entries] == [
@@ -313,16 +401,28 @@ def test_sign_in_sheet_lists_confirmed_attendees_alphabetically(app, organiser_c
         ("Ali", "martin", Status.CONFIRMED),
         ("Chloé", "Bernard", Status.CONFIRMED),
         ("Dan", "Pending", Status.PENDING),
+        # Accents and case aside: « Élise » comes before « Emma », « écrin » before « Ecu ».
+        ("Emma", "Durand", Status.CONFIRMED),
+        ("Élise", "Durand", Status.CONFIRMED),
+        ("Zoé", "écrin", Status.CONFIRMED),
+        ("Anne", "Ecu", Status.CONFIRMED),
     ):
         make_registration(app, event, status, first_name=first, last_name=last)
     text = organiser_client.get(f"{BASE}/emargement").get_data(as_text=True)
     names = re.findall(r"<tr><td>([^<]+)</td><td>([^<]+)</td>", text)
-    assert names == [("Bernard", "Chloé"), ("martin", "Ali"), ("Zola", "Bea")]
+    assert names == [
+        ("Bernard", "Chloé"),
+        ("Durand", "Élise"),
+        ("Durand", "Emma"),
+        ("écrin", "Zoé"),
+        ("Ecu", "Anne"),
+        ("martin", "Ali"),
+        ("Zola", "Bea"),
+    ]
     assert "Signature" in text and "/static/sign_in_sheet.css" in text
-    assert "3 inscriptions confirmées." in text
-    with app.app_context():
-        entry = db.session.scalars(sa.select(AuditEntry)).one()
-        assert (entry.actor, entry.action) == ("orga@numerique.gouv.fr", "export-emargement")
+    assert "7 inscriptions confirmées, par ordre alphabétique des noms." in text
+    with app.app_context():  # a read, as the attendee list: nothing in the audit log
+        assert db.session.scalars(sa.select(AuditEntry)).all() == []
 
 
 # --- Failed e-mails -------------------------------------------------------------------------
