@@ -3,6 +3,8 @@ Content-Security-Policy, remembered from one page to the next; and the accessibi
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from playwright.sync_api import Browser, ConsoleMessage, Page, expect
 
@@ -30,8 +32,15 @@ def open_display_settings(page: Page) -> None:
     button = page.get_by_role("button", name="Paramètres d’affichage")
     button.scroll_into_view_if_needed()
     button.click()
-    expect(page.locator("#fr-theme-modal")).to_be_visible()
+    modal = page.locator("#fr-theme-modal")
+    expect(modal).to_have_class(re.compile(r"\bfr-modal--opened\b"))
     expect(page.get_by_role("dialog", name="Paramètres d’affichage")).to_be_visible()
+    still(page)
+
+
+def still(page: Page) -> None:
+    """Wait for the modal's and the theme's CSS transitions to end: axe-core reads colours."""
+    page.wait_for_function("() => document.getAnimations().every(a => a.playState !== 'running')")
 
 
 @pytest.mark.parametrize("width", WIDTHS)
@@ -55,6 +64,7 @@ def test_the_dark_theme_is_chosen_and_stays_on_another_page(
         expect(page.get_by_role("radio", name="Thème sombre")).to_be_checked()
         expect(html).to_have_attribute("data-fr-theme", "dark")
         assert page.evaluate("localStorage.getItem('scheme')") == "dark"
+        still(page)
         page.get_by_role("button", name="Fermer").last.click()
         expect(page.locator("#fr-theme-modal")).to_be_hidden()
 
