@@ -34,7 +34,7 @@ from urllib.parse import urlsplit
 import idna
 from flask import current_app, render_template
 from flask_mail import Connection
-from sqlalchemy import ColumnElement, func, insert, or_, select, tuple_, update
+from sqlalchemy import ColumnElement, bindparam, func, insert, or_, select, tuple_, update
 from sqlalchemy import event as sa_event
 from sqlalchemy.engine import Connection as DBConnection
 from sqlalchemy.engine import Engine
@@ -208,16 +208,26 @@ WITH_INVITE = frozenset({"confirmed", "reminder", "promoted"})
 WITH_CALENDAR = WITH_INVITE | {"review_accepted", "cancelled"}
 
 
-def _calendar_params(connection: DBConnection, attendee_id: int) -> dict[str, Any]:
+# Built once: the invitation's read sits in a confirmation's transaction.
+_CANCELLATIONS = select(func.count()).where(
+    StatusChange.attendee_id == bindparam("attendee"), StatusChange.status == Status.CANCELLED
+)
+_HISTORY = (
+    select(StatusChange.status)
+    .where(StatusChange.attendee_id == bindparam("attendee"))
+    .order_by(StatusChange.id)
+)
+
+
+def _calendar_params(connection: DBConnection, kind: str, attendee_id: int) -> dict[str, Any]:
     """Where the registration's calendar entry stands, from its history: each round (sign-up
     to cancellation) raises the SEQUENCE by two, so an invitation after a cancellation outdoes
     it; `invited` says whether the round just cancelled held a seat, and so had an invitation."""
+    if kind != "cancelled":
+        count = connection.execute(_CANCELLATIONS, {"attendee": attendee_id}).scalar_one()
+        return {"cancellations": int(count), "invited": False}
     cancellations, held, invited = 0, False, False
-    for status in connection.execute(
-        select(StatusChange.status)
-        .where(StatusChange.attendee_id == attendee_id)
-        .order_by(StatusChange.id)
-    ).scalars():
+    for status in connection.execute(_HISTORY, {"attendee": attendee_id}).scalars():
         if status == Status.CONFIRMED:
             held = True
         elif status == Status.CANCELLED:
@@ -257,7 +267,7 @@ def _values(
 
 
 def _calendar_of(kind: str, connection: DBConnection, attendee_id: int) -> dict[str, Any] | None:
-    return _calendar_params(connection, attendee_id) if kind in WITH_CALENDAR else None
+    return _calendar_params(connection, kind, attendee_id) if kind in WITH_CALENDAR else None
 
 
 def queue(session: Session, kind: str, event: Event, registration: Registration) -> OutboxMessage:
@@ -308,7 +318,7 @@ def requeue_row(
             select(OutboxMessage.attendee_id).where(OutboxMessage.id == message_id)
         ).scalar_one()
         if attendee_id is not None:
-            calendar = _calendar_params(connection, attendee_id)
+            calendar = _calendar_params(connection, kind, attendee_id)
     values = _values(kind, event, registration, "", calendar)
     connection.execute(
         update(OutboxMessage)
