@@ -24,7 +24,7 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid, parseaddr
 from pathlib import Path
@@ -34,7 +34,7 @@ from urllib.parse import urlsplit
 import idna
 from flask import current_app, render_template
 from flask_mail import Connection
-from sqlalchemy import ColumnElement, func, insert, or_, select, tuple_, update
+from sqlalchemy import ColumnElement, bindparam, func, insert, or_, select, tuple_, update
 from sqlalchemy import event as sa_event
 from sqlalchemy.engine import Connection as DBConnection
 from sqlalchemy.engine import Engine
@@ -46,7 +46,7 @@ from .content import Event
 from .dates import PARIS
 from .db import transaction
 from .extensions import db
-from .models import OutboxMessage, OutboxStatus, Registration, Status
+from .models import ACTIVE, OutboxMessage, OutboxStatus, Registration, Status, StatusChange
 
 if TYPE_CHECKING:  # imported where used: a web worker's start-up need not pay for them
     import psycopg
@@ -95,17 +95,22 @@ def _sender_domain() -> str:
     return parseaddr(current_app.config["MAIL_DEFAULT_SENDER"])[1].rpartition("@")[2] or "localhost"
 
 
-def calendar_invite(event: Event, public_id: str) -> str:
-    """An .ics invite with a VTIMEZONE and a UID stable for the registration."""
+def calendar_invite(
+    event: Event, public_id: str, *, sequence: int = 0, cancel: bool = False
+) -> str:
+    """An .ics with a VTIMEZONE and a UID stable for the registration: the invitation
+    (METHOD:PUBLISH), or its cancellation (METHOD:CANCEL, same UID, a higher SEQUENCE), which
+    takes the event out of the agent's calendar."""
     from icalendar import Calendar
     from icalendar import Event as CalendarEvent
 
     cal = Calendar()
     cal.add("prodid", "-//inscriptions//FR")
     cal.add("version", "2.0")
-    cal.add("method", "PUBLISH")
+    cal.add("method", "CANCEL" if cancel else "PUBLISH")
     entry = CalendarEvent()
     entry.add("uid", f"{public_id}@{_sender_domain()}")
+    entry.add("sequence", sequence)
     entry.add("dtstamp", clock.now())
     entry.add("dtstart", event.start.astimezone(PARIS))
     entry.add("dtend", event.ends_at.astimezone(PARIS))
@@ -113,6 +118,9 @@ def calendar_invite(event: Event, public_id: str) -> str:
     entry.add("location", ", ".join(p for p in (event.place, event.address) if p))
     entry.add("description", event.chapeau)
     entry.add("url", external_url("public.event", slug=event.slug))
+    if cancel:
+        entry.add("status", "CANCELLED")
+        entry.add("comment", "Votre inscription à cet événement est annulée.")
     cal.add_component(entry)
     # What add_missing_timezones() does, with each VTIMEZONE built once per process: building
     # Europe/Paris's took most of the invitation's time.
@@ -121,11 +129,30 @@ def calendar_invite(event: Event, public_id: str) -> str:
     return str(cal.to_ical().decode("utf-8"))
 
 
+def calendar_method(ics: str) -> str:
+    """The iTIP method an .ics declares (PUBLISH when it says none), for its MIME part."""
+    for line in ics.splitlines():
+        if line.upper().startswith("METHOD:"):
+            return line.partition(":")[2].strip().upper()
+    return "PUBLISH"
+
+
+# The span of the VTIMEZONE's rules: the calendar says it, in French.
+TZ_FIRST, TZ_LAST = date(1970, 1, 1), date(2038, 1, 1)
+
+
 @functools.lru_cache(maxsize=8)
 def _vtimezone(tzid: str) -> Timezone:
     from icalendar import Timezone
 
-    return Timezone.from_tzid(tzid)
+    timezone = Timezone.from_tzid(tzid, first_date=TZ_FIRST, last_date=TZ_LAST)
+    # icalendar writes its COMMENT in English
+    timezone.pop("COMMENT", None)
+    timezone.add(
+        "comment",
+        f"Ce fuseau horaire n’est décrit que du {TZ_FIRST:%d/%m/%Y} au {TZ_LAST:%d/%m/%Y}.",
+    )
+    return timezone
 
 
 @dataclass(frozen=True)
@@ -175,8 +202,45 @@ class MailRegistration:
         )
 
 
+# Only a held seat comes with an invitation for the agenda; the cancellation of a
+# registration that had one takes it out again.
+WITH_INVITE = frozenset({"confirmed", "reminder", "promoted"})
+WITH_CALENDAR = WITH_INVITE | {"review_accepted", "cancelled"}
+
+
+# Built once: the invitation's read sits in a confirmation's transaction.
+_CANCELLATIONS = select(func.count()).where(
+    StatusChange.attendee_id == bindparam("attendee"), StatusChange.status == Status.CANCELLED
+)
+_HISTORY = (
+    select(StatusChange.status)
+    .where(StatusChange.attendee_id == bindparam("attendee"))
+    .order_by(StatusChange.id)
+)
+
+
+def _calendar_params(connection: DBConnection, kind: str, attendee_id: int) -> dict[str, Any]:
+    """Where the registration's calendar entry stands, from its history: each round (sign-up
+    to cancellation) raises the SEQUENCE by two, so an invitation after a cancellation outdoes
+    it; `invited` says whether the round just cancelled held a seat, and so had an invitation."""
+    if kind != "cancelled":
+        count = connection.execute(_CANCELLATIONS, {"attendee": attendee_id}).scalar_one()
+        return {"cancellations": int(count), "invited": False}
+    cancellations, held, invited = 0, False, False
+    for status in connection.execute(_HISTORY, {"attendee": attendee_id}).scalars():
+        if status == Status.CONFIRMED:
+            held = True
+        elif status == Status.CANCELLED:
+            cancellations, invited, held = cancellations + 1, held, False
+    return {"cancellations": cancellations, "invited": invited}
+
+
 def _values(
-    kind: str, event: Event, registration: MailRegistration, recipient: str
+    kind: str,
+    event: Event,
+    registration: MailRegistration,
+    recipient: str,
+    calendar: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """An outbox row: the message's kind and its templates' parameters, fixed now. The
     links' tokens are signed now, as they always were (a confirmation link's age counts
@@ -191,6 +255,7 @@ def _values(
             "registration": registration.as_json(),
             "confirm_token": links.confirm_token(registration),
             "manage_token": links.manage_token(registration),
+            **({"calendar": calendar} if calendar is not None else {}),
         },
         "message_id": make_msgid(domain=_sender_domain()),
         "status": OutboxStatus.PENDING,
@@ -201,12 +266,17 @@ def _values(
     }
 
 
+def _calendar_of(kind: str, connection: DBConnection, attendee_id: int) -> dict[str, Any] | None:
+    return _calendar_params(connection, kind, attendee_id) if kind in WITH_CALENDAR else None
+
+
 def queue(session: Session, kind: str, event: Event, registration: Registration) -> OutboxMessage:
     """Queue a message about a registration, in the caller's transaction: its kind and its
     templates' parameters. The deliverer renders it."""
-    if registration.id is None:  # a new registration: its ids come with its INSERT
-        session.flush()
-    values = _values(kind, event, MailRegistration.of(registration), registration.email)
+    if registration.id is None or kind in WITH_CALENDAR:
+        session.flush()  # a new registration's ids, or its latest history line
+    calendar = _calendar_of(kind, session.connection(), registration.id)
+    values = _values(kind, event, MailRegistration.of(registration), registration.email, calendar)
     message = OutboxMessage(attendee_id=registration.id, **values)
     session.add(message)
     notify(session)
@@ -225,8 +295,9 @@ def queue_row(
     recipient: str,
 ) -> int:
     """`queue` for a registration written in SQL, on the caller's connection and in its
-    transaction (a sign-up's hot path). Returns the message's id."""
-    values = _values(kind, event, registration, recipient)
+    transaction (a sign-up's hot path), after its history line. Returns the message's id."""
+    calendar = _calendar_of(kind, connection, attendee_id)
+    values = _values(kind, event, registration, recipient, calendar)
     message_id = connection.execute(_INSERT, {**values, "attendee_id": attendee_id}).scalar_one()
     wake_on_commit(connection)
     return int(message_id)
@@ -241,7 +312,14 @@ def requeue_row(
 ) -> None:
     """The message queued in this transaction becomes another kind (the outcome changed
     before the commit): same row, same Message-ID."""
-    values = _values(kind, event, registration, "")
+    calendar = None
+    if kind in WITH_CALENDAR:
+        attendee_id = connection.execute(
+            select(OutboxMessage.attendee_id).where(OutboxMessage.id == message_id)
+        ).scalar_one()
+        if attendee_id is not None:
+            calendar = _calendar_params(connection, kind, attendee_id)
+    values = _values(kind, event, registration, "", calendar)
     connection.execute(
         update(OutboxMessage)
         .where(OutboxMessage.id == message_id)
@@ -312,15 +390,12 @@ class Rendered:
     body_text: str
     body_html: str
     ics: str | None
+    reply_to: str = ""  # the event's contact; none for a row rendered before it was added
 
 
 class EventNotFound(Exception):
     """The message's event is not in the content (removed, or its file is broken for now):
     the message waits and is tried again."""
-
-
-# Only a held seat comes with an invitation for the agenda.
-WITH_INVITE = frozenset({"confirmed", "reminder", "promoted"})
 
 
 def render(kind: str, subject: str, params: dict[str, Any]) -> Rendered:
@@ -330,22 +405,42 @@ def render(kind: str, subject: str, params: dict[str, Any]) -> Rendered:
     if event is None:
         raise EventNotFound(f"événement « {slug} » absent du contenu ou invalide")
     registration = MailRegistration.from_json(params["registration"])
-    context = {
+    context: dict[str, Any] = {
         "event": event,
         "registration": registration,
         "event_url": external_url("public.event", slug=slug),
-        "manage_url": external_url("public.manage", slug=slug, token=params["manage_token"]),
+        # No way back to a registration that is over (cancelled, refused, expired).
+        "manage_url": external_url("public.manage", slug=slug, token=params["manage_token"])
+        if registration.status in ACTIVE
+        else None,
         "confirm_url": external_url("public.confirm", slug=slug, token=params["confirm_token"]),
     }
-    with_invite = kind in WITH_INVITE or (
-        kind == "review_accepted" and registration.status == Status.CONFIRMED
-    )
+    ics = _calendar_part(kind, event, registration, params.get("calendar"))
+    context["with_calendar"] = ics is not None
     return Rendered(
         subject=subject,
         body_text=render_template(f"email/{kind}.txt", **context),
         body_html=render_template(f"email/{kind}.html", **context),
-        ics=calendar_invite(event, registration.public_id) if with_invite else None,
+        ics=ics,
+        reply_to=event.contact,
     )
+
+
+def _calendar_part(
+    kind: str, event: Event, registration: MailRegistration, calendar: dict[str, Any] | None
+) -> str | None:
+    """The invitation for a held seat, or the cancellation of the one sent before. A row
+    queued before the calendar parameters existed is the first round: SEQUENCE 0, then 1."""
+    cancellations = (calendar or {}).get("cancellations", 0)
+    if kind in WITH_INVITE or (
+        kind == "review_accepted" and registration.status == Status.CONFIRMED
+    ):
+        return calendar_invite(event, registration.public_id, sequence=2 * cancellations)
+    if kind == "cancelled" and (calendar is None or calendar["invited"]):
+        return calendar_invite(
+            event, registration.public_id, sequence=2 * max(cancellations, 1) - 1, cancel=True
+        )
+    return None
 
 
 def rendered(message: OutboxMessage) -> Rendered:
@@ -433,15 +528,18 @@ def as_email(claim: Claim) -> EmailMessage:
     message["To"] = _ascii_domain(claim.recipient)
     message["Date"] = format_datetime(clock.now().astimezone(PARIS))
     message["Message-ID"] = claim.message_id
+    if rendering.reply_to:
+        message["Reply-To"] = _ascii_domain(rendering.reply_to)
     message.set_content(rendering.body_text)
     if rendering.body_html:
         message.add_alternative(rendering.body_html, subtype="html")
     if rendering.ics:
+        method = calendar_method(rendering.ics)
         message.add_attachment(
             rendering.ics,
             subtype="calendar",
-            filename="invitation.ics",
-            params={"method": "PUBLISH"},
+            filename="annulation.ics" if method == "CANCEL" else "invitation.ics",
+            params={"method": method},
         )
     return message
 

@@ -293,6 +293,168 @@ def test_cancelling_moves_the_waiting_list_up_and_sends_both_messages(mail_app, 
     assert client.get(link_in(promoted, "/mon-inscription/")).status_code == 200
 
 
+# --- Calendars follow cancellations (issue 14) ----------------------------------------------
+
+
+def calendar_part(message: EmailMessage) -> EmailMessage:
+    [part] = [p for p in message.iter_attachments() if p.get_content_type() == "text/calendar"]
+    return part
+
+
+def sign_up_and_confirm(app: Flask, smtp: SMTPServer, event: Event) -> EmailMessage:
+    """Register through the form, follow the confirmation link: the confirmed message."""
+    client = app.test_client()
+    client.post(register_url(event), data=form_data())
+    deliver(app)
+    client.post(link_in(smtp.messages[-1], "/confirmer/"))
+    deliver(app)
+    return smtp.of_kind("Inscription confirmée")[-1]
+
+
+def cancel_through_the_link(app: Flask, smtp: SMTPServer, confirmed: EmailMessage) -> EmailMessage:
+    manage = link_in(confirmed, "/mon-inscription/")
+    assert app.test_client().post(manage + "/annuler").status_code == 302
+    deliver(app)
+    return smtp.of_kind("Inscription annulée")[-1]
+
+
+def test_the_cancellation_takes_the_event_out_of_the_calendar(mail_app, smtp, event):
+    confirmed = sign_up_and_confirm(mail_app, smtp, event)
+    cancelled = cancel_through_the_link(mail_app, smtp, confirmed)
+    invite, cancel = ics_of(confirmed), ics_of(cancelled)
+    assert str(invite["METHOD"]) == "PUBLISH" and str(cancel["METHOD"]) == "CANCEL"
+    [invited] = invite.walk("VEVENT")
+    [withdrawn] = cancel.walk("VEVENT")
+    assert str(withdrawn["UID"]) == str(invited["UID"])
+    assert str(invited["UID"]) == f"{registrations(mail_app)[0].public_id}@numerique.gouv.fr"
+    assert (invited.decoded("SEQUENCE"), withdrawn.decoded("SEQUENCE")) == (0, 1)
+    assert str(withdrawn["STATUS"]) == "CANCELLED" and "STATUS" not in invited
+    assert withdrawn.decoded("dtstart") == invited.decoded("dtstart")
+    # Each MIME part says its iTIP method, as calendar clients read it there.
+    invite_part, cancel_part = calendar_part(confirmed), calendar_part(cancelled)
+    assert invite_part.get_param("method") == "PUBLISH"
+    assert cancel_part.get_param("method") == "CANCEL"
+    assert cancel_part.get_filename() == "annulation.ics"
+    assert "L’annulation pour votre agenda est jointe" in text_of(cancelled)
+
+
+def test_an_invitation_after_a_cancellation_outdoes_it(mail_app, smtp, event):
+    """Signing up again reuses the registration, so its UID: the new invitation's SEQUENCE is
+    above the cancellation's, or calendars would ignore it as outdated."""
+    first = sign_up_and_confirm(mail_app, smtp, event)
+    cancel_through_the_link(mail_app, smtp, first)
+    again = sign_up_and_confirm(mail_app, smtp, event)
+    second_cancel = cancel_through_the_link(mail_app, smtp, again)
+    sequences = [
+        ics_of(m).walk("VEVENT")[0].decoded("SEQUENCE")
+        for m in (first, smtp.of_kind("Inscription annulée")[0], again, second_cancel)
+    ]
+    assert sequences == [0, 1, 2, 3]
+    assert len({str(ics_of(m).walk("VEVENT")[0]["UID"]) for m in (first, again)}) == 1
+
+
+def test_cancelling_before_any_seat_sends_no_calendar(mail_app, smtp, event):
+    registration = make_registration(mail_app, event, status=Status.PENDING)
+    manage = manage_path(mail_app, event, registration)
+    assert mail_app.test_client().post(manage + "/annuler").status_code == 302
+    deliver(mail_app)
+    [cancelled] = smtp.of_kind("Inscription annulée")
+    assert list(cancelled.iter_attachments()) == []
+    assert "agenda" not in text_of(cancelled).replace("/agenda/", "")
+
+
+def test_the_calendar_speaks_french(mail_app, smtp, event):
+    confirmed = sign_up_and_confirm(mail_app, smtp, event)
+    cancelled = cancel_through_the_link(mail_app, smtp, confirmed)
+    for message in (confirmed, cancelled):
+        comments = [str(c["COMMENT"]) for c in ics_of(message).walk() if "COMMENT" in c]
+        assert comments, "no COMMENT"
+        assert "This timezone" not in calendar_part(message).get_content()
+    [tz] = ics_of(confirmed).walk("VTIMEZONE")
+    assert str(tz["COMMENT"]) == "Ce fuseau horaire n’est décrit que du 01/01/1970 au 01/01/2038."
+    [withdrawn] = ics_of(cancelled).walk("VEVENT")
+    assert str(withdrawn["COMMENT"]) == "Votre inscription à cet événement est annulée."
+
+
+@pytest.mark.parametrize(
+    ("kind", "status"),
+    [
+        ("cancelled", Status.CANCELLED),
+        ("review_refused", Status.REFUSED),
+        ("reminder", Status.CANCELLED),  # whatever kind: a registration that is over
+        ("duplicate", Status.EXPIRED),
+    ],
+)
+def test_no_message_offers_to_manage_a_registration_that_is_over(
+    mail_app, smtp, event, kind, status
+):
+    queue(mail_app, event, kind, status=status)
+    deliver(mail_app)
+    [message] = smtp.messages
+    for part in (text_of(message), html_of(message)):
+        assert "Voir ou annuler votre inscription" not in part
+        assert "/mon-inscription/" not in part
+        assert "Page de l’événement" in part
+
+
+@pytest.mark.parametrize("status", [Status.CONFIRMED, Status.WAITLISTED, Status.PENDING])
+def test_a_live_registration_keeps_its_management_link(mail_app, smtp, event, status):
+    queue(mail_app, event, "duplicate", status=status)
+    deliver(mail_app)
+    [message] = smtp.messages
+    for part in (text_of(message), html_of(message)):
+        assert "Voir ou annuler votre inscription" in part and "/mon-inscription/" in part
+
+
+def test_a_cancellation_queued_before_the_calendar_parameters_still_withdraws_the_event(
+    mail_app, smtp, event
+):
+    """A row queued by the previous code has no `calendar` parameters: it renders, with the
+    first round's SEQUENCE."""
+    [registration] = queue(mail_app, event, "cancelled", status=Status.CANCELLED)
+    with mail_app.app_context():
+        [row] = db.session.scalars(sa.select(OutboxMessage)).all()
+        row.params = {k: v for k, v in row.params.items() if k != "calendar"}
+        db.session.commit()
+    assert deliver(mail_app).sent == 1
+    [entry] = ics_of(smtp.messages[0]).walk("VEVENT")
+    assert entry.decoded("SEQUENCE") == 1 and str(entry["STATUS"]) == "CANCELLED"
+    assert str(entry["UID"]) == f"{registration.public_id}@numerique.gouv.fr"
+
+
+# --- Reply-To and the contact (issue 14) ----------------------------------------------------
+
+
+def test_replies_go_to_the_event_contact_named_in_the_footer(mail_app, smtp, event, plain_event):
+    queue(mail_app, event, "confirmed")
+    queue(mail_app, plain_event, "confirmed", email="b@numerique.gouv.fr")
+    deliver(mail_app)
+    by_title = {TITLE in m["Subject"]: m for m in smtp.messages}
+    # The site's contact (_config.yml), and the event's own (inscription.contact).
+    for message, contact in (
+        (by_title[True], "contact@example.gouv.fr"),
+        (by_title[False], "achats@example.gouv.fr"),
+    ):
+        assert message["Reply-To"] == contact
+        assert f"Une question ? Écrivez à {contact}" in text_of(message)
+        assert f'<a href="mailto:{contact}" style="color:#000091">{contact}</a>' in html_of(message)
+
+
+def test_no_reply_to_and_no_contact_line_without_a_contact(make_app, smtp_config, smtp, tmp_path):
+    elsewhere = tmp_path / "content"
+    shutil.copytree(FIXTURE_CONTENT, elsewhere)
+    config = elsewhere / "_config.yml"
+    config.write_text(config.read_text("utf-8").replace("contact:", "# contact:"), "utf-8")
+    app = make_app(**smtp_config, CONTENT_DIR=str(elsewhere))
+    found = load_site(elsewhere).event("atelier-des-communs")
+    assert found is not None and found.contact == ""
+    queue(app, found, "confirmed")
+    deliver(app)
+    [message] = smtp.messages
+    assert message["Reply-To"] is None
+    assert "Une question" not in text_of(message) + html_of(message)
+
+
 def test_duplicate_registration_sends_a_reminder_of_the_existing_one(mail_app, smtp, event):
     make_registration(
         mail_app, event, status=Status.PENDING, email="camille.durand@numerique.gouv.fr"
@@ -818,7 +980,8 @@ def test_a_message_says_what_was_true_when_it_was_queued(app, event):
     confirmed, cancelled = outbox(app)
     assert (confirmed.kind, cancelled.kind) == ("confirmed", "cancelled")
     assert "Votre inscription est confirmée." in (confirmed.body_text or "")
-    assert confirmed.ics is not None and cancelled.ics is None
+    assert confirmed.ics is not None and "METHOD:PUBLISH" in confirmed.ics
+    assert cancelled.ics is not None and "METHOD:CANCEL" in cancelled.ics
 
 
 def test_the_invite_is_stamped_when_it_is_rendered(app, event):
