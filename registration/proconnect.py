@@ -219,8 +219,16 @@ def finish(args: dict[str, str]) -> Login:
 def _userinfo(client: Any, token: dict[str, Any], sub: str) -> dict[str, Any]:
     """The userinfo endpoint's answer: a signed JWT (application/jwt), verified against the
     JWKS, or plain JSON. Its `sub` must be the id_token's."""
+    import requests
+
     metadata = client.load_server_metadata()
-    response = client.get(metadata["userinfo_endpoint"], token=token)
+    # Asked directly: Authlib's session would count a 60 s access token (ProConnect's) as
+    # expired already, within its leeway.
+    response = requests.get(
+        metadata["userinfo_endpoint"],
+        headers={"Authorization": f"Bearer {token['access_token']}"},
+        timeout=current_app.config["PROCONNECT_TIMEOUT"],
+    )
     if response.status_code >= 500:
         raise _network_errors()[0](f"userinfo answered {response.status_code}")
     response.raise_for_status()

@@ -422,7 +422,8 @@ def _register_with_proconnect(event: Event, registrant: Registrant, email: str) 
         registration.via_proconnect = True
         # The seat is asked for before the rows are written; on a full event the UPDATE
         # matches no row and locks none.
-        seated = seats.seat_newcomer(session, event, state.id, now)
+        with session.no_autoflush:  # the row is written once its status is known
+            seated = seats.seat_newcomer(session, event, state.id, now)
         status = Status.CONFIRMED if seated else Status.WAITLISTED
         reason = PROCONNECT_REASON if seated else f"{PROCONNECT_REASON}, événement complet"
         registration.move_to(status, reason, now)
