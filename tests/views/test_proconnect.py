@@ -304,3 +304,11 @@ def test_provider_down_at_the_token_step(proconnect_app, oidc):
     back = back_to_app(client, answer.headers["Location"])
     assert back.status_code == 302 and back.headers["Location"] == REGISTER
     assert "ProConnect ne répond pas" in client.get(REGISTER).get_data(as_text=True)
+
+
+def test_the_forms_may_lead_to_proconnect_and_nowhere_else(client, proconnect_app, oidc):
+    """Browsers hold a form's redirects to form-action: the button and the sign-out go to
+    ProConnect's origin, added only when it is set."""
+    assert "form-action 'self';" in client.get(REGISTER).headers["Content-Security-Policy"]
+    policy = proconnect_app.test_client().get(REGISTER).headers["Content-Security-Policy"]
+    assert f"form-action 'self' http://127.0.0.1:{oidc.port};" in policy
