@@ -54,8 +54,8 @@ def proconnect_identity() -> proconnect.Identity | None:
 
 def agent_identity() -> proconnect.Identity | None:
     """The verified identity of a public agent, from this session (never from the form)."""
-    if proconnect.IDENTITY_KEY not in session or not proconnect.enabled():
-        return None
+    if not proconnect.enabled() or proconnect.IDENTITY_KEY not in session:
+        return None  # without ProConnect, the session is not even looked at
     return proconnect.Identity.from_session(session[proconnect.IDENTITY_KEY])
 
 

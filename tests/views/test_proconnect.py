@@ -312,3 +312,14 @@ def test_the_forms_may_lead_to_proconnect_and_nowhere_else(client, proconnect_ap
     assert "form-action 'self';" in client.get(REGISTER).headers["Content-Security-Policy"]
     policy = proconnect_app.test_client().get(REGISTER).headers["Content-Security-Policy"]
     assert f"form-action 'self' http://127.0.0.1:{oidc.port};" in policy
+
+
+def test_staff_sign_out_with_the_provider_down_still_signs_out_here(proconnect_app, oidc):
+    make_user(proconnect_app, "orga@numerique.gouv.fr")
+    client = proconnect_app.test_client()
+    through_provider(client, "/connexion/proconnect", "organisatrice")
+    proconnect_app.extensions["proconnect"].server_metadata.clear()  # as after an hour
+    oidc.stop()
+    out = client.post("/deconnexion")
+    assert out.status_code == 302 and out.headers["Location"] == "/"
+    assert client.get("/organisation/").status_code == 302
