@@ -141,7 +141,11 @@ def registration_page(message: str) -> str:
     if "event" not in g:
         g.event = visible_event(g.slug)
     flash(message, "error")
-    return _form_page(registration_form(g.event))
+    form = registration_form(g.event)
+    identity = proconnect.agent_identity()
+    if identity is not None:
+        proconnect.prefill(form, identity)
+    return _form_page(form)
 
 
 @bp.get("/agenda/<slug>/inscription/envoyee")
