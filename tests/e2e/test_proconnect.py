@@ -9,6 +9,7 @@ import pytest
 from playwright.sync_api import expect
 
 from ..conftest import WITH_QUESTIONS
+from ..factories import make_user
 from .helpers import check_accessibility, mail_files, tick, wait_for
 
 pytestmark = pytest.mark.e2e
@@ -54,3 +55,25 @@ def test_an_agent_registers_with_proconnect(live_server_factory, oidc, page, tmp
     [message] = wait_for(lambda: mail_files(tmp_path / "mail", "confirmed"), "the e-mail")
     assert message["To"] == "camille.durand@test.proconnect.gouv.fr"
     assert mail_files(tmp_path / "mail", "confirm_address") == []
+
+
+def test_an_organiser_signs_in_and_out_with_proconnect(live_server_factory, oidc, page, tmp_path):
+    server = live_server_factory(**oidc.settings())
+    oidc.redirect_uris = (f"{server.url}/proconnect/retour",)
+    oidc.post_logout_uris = (f"{server.url}/proconnect/deconnexion/retour",)
+    make_user(server.app, "orga@numerique.gouv.fr")
+
+    page.goto(f"{server.url}/connexion")
+    check_accessibility(page, tmp_path, "connexion-proconnect")
+    page.get_by_role("button", name="S’identifier avec ProConnect").click()
+    page.get_by_role("button", name=re.compile("Ornella Garnier")).click()
+    expect(page.locator("h1")).to_have_text("Espace organisateur")
+
+    page.get_by_role("button", name="Se déconnecter").click()
+    # Through ProConnect's end_session endpoint, and back home.
+    expect(page).to_have_url(re.compile(rf"^{re.escape(server.url)}/"))
+    expect(page.get_by_text("Vous êtes déconnecté.")).to_be_visible()
+    [logout] = oidc.logouts
+    assert logout["post_logout_redirect_uri"] == f"{server.url}/proconnect/deconnexion/retour"
+    page.goto(f"{server.url}/organisation/")
+    expect(page).to_have_url(re.compile(r"/connexion"))
