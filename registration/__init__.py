@@ -142,13 +142,13 @@ def check_csrf_only_where_it_applies(app: Flask) -> None:
 
 
 def register_blueprints(app: Flask) -> None:
-    from .views import admin, auth, health, organiser, public
+    from .views import admin, auth, health, organiser, proconnect, public
 
     dsfr = Blueprint(
         "dsfr", __name__, static_folder=app.config["DSFR_DIST"], static_url_path="/static/dsfr"
     )
     app.register_blueprint(dsfr)
-    for blueprint in (health.bp, auth.bp, organiser.bp, admin.bp, public.bp):
+    for blueprint in (health.bp, auth.bp, organiser.bp, admin.bp, proconnect.bp, public.bp):
         app.register_blueprint(blueprint)
 
 

@@ -188,6 +188,17 @@ def authenticate(email: str, password: str) -> User | None:
     return user
 
 
+def authenticate_verified(email: str) -> User | None:
+    """The active account with this address, which ProConnect verified, or None: an
+    unknown or disabled account is refused, and no account is ever created here."""
+    user = find(email)
+    if user is None or not user.active:
+        return None
+    with transaction():
+        user.last_sign_in_at = clock.now()
+    return user
+
+
 def session_user(session_id: str) -> User | None:
     """The account a session or remember-me cookie stands for ("id:version", see
     User.get_id), or None once that version has moved on or the account is disabled."""

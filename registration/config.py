@@ -108,6 +108,17 @@ def load(
         "REMEMBER_COOKIE_SAMESITE": "Lax",
         "REMEMBER_COOKIE_SECURE": _bool(env.get("SESSION_COOKIE_SECURE"), default=not dev),
         "WTF_CSRF_TIME_LIMIT": None,
+        # ProConnect (empty: no ProConnect button anywhere); see the README
+        "PROCONNECT_ISSUER": env.get("PROCONNECT_ISSUER", "").strip(),
+        "PROCONNECT_CLIENT_ID": env.get("PROCONNECT_CLIENT_ID", "").strip(),
+        "PROCONNECT_CLIENT_SECRET": env.get("PROCONNECT_CLIENT_SECRET", "").strip(),
+        # empty: PUBLIC_BASE_URL + /proconnect/retour and /proconnect/deconnexion/retour
+        "PROCONNECT_REDIRECT_URI": env.get("PROCONNECT_REDIRECT_URI", "").strip(),
+        "PROCONNECT_POST_LOGOUT_REDIRECT_URI": env.get(
+            "PROCONNECT_POST_LOGOUT_REDIRECT_URI", ""
+        ).strip(),
+        # seconds each call to ProConnect may take
+        "PROCONNECT_TIMEOUT": float(env.get("PROCONNECT_TIMEOUT", "5")),
         # werkzeug's password hashing; the tests use a cheap one
         "PASSWORD_HASH_METHOD": env.get("PASSWORD_HASH_METHOD", "scrypt"),
     }

@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from urllib.parse import urlsplit
 
 from flask import Flask, Request, Response, current_app, flash, render_template, request
 from flask.sessions import SecureCookieSession, SecureCookieSessionInterface, SessionMixin
@@ -135,9 +136,19 @@ def is_private() -> bool:
     return request.blueprint in PRIVATE_BLUEPRINTS or request.endpoint in PRIVATE_ENDPOINTS
 
 
+def content_security_policy(app: Flask) -> str:
+    """The policy; with ProConnect set, its forms (the button, sign-out) may lead there:
+    browsers hold a form's redirects to form-action too."""
+    issuer = urlsplit(app.config.get("PROCONNECT_ISSUER") or "")
+    if not (issuer.scheme and issuer.netloc):
+        return CONTENT_SECURITY_POLICY
+    origin = f"{issuer.scheme}://{issuer.netloc}"
+    return CONTENT_SECURITY_POLICY.replace("form-action 'self'", f"form-action 'self' {origin}")
+
+
 def register_security_headers(app: Flask) -> None:
     always = [
-        ("Content-Security-Policy", CONTENT_SECURITY_POLICY),
+        ("Content-Security-Policy", content_security_policy(app)),
         ("Permissions-Policy", PERMISSIONS_POLICY),
         # Confirmation and management links carry their token in the URL: never send it away.
         ("Referrer-Policy", "same-origin"),

@@ -215,6 +215,8 @@ class Registration(Base):
     # When the last "you are already registered" notice went out: one a day at most.
     duplicate_notice_at: Mapped[datetime | None]
     email_confirmed_at: Mapped[datetime | None]
+    # Registered through ProConnect: a public agent by its `roles`, the address verified.
+    via_proconnect: Mapped[bool] = mapped_column(default=False)
     expires_at: Mapped[datetime | None]
     reminded_at: Mapped[datetime | None]
     created_at: Mapped[datetime]

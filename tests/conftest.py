@@ -341,3 +341,22 @@ def admin_client(app: Flask) -> FlaskClient:
     from .factories import signed_in_client
 
     return signed_in_client(app, "admin@numerique.gouv.fr", "admin")
+
+
+# --- ProConnect: an OpenID Connect provider on loopback --------------------------------------
+
+
+@pytest.fixture
+def oidc() -> Iterator[Any]:
+    """A ProConnect-like provider on 127.0.0.1 (tests/oidc_provider.py), stopped afterwards."""
+    from .oidc_provider import Provider
+
+    provider = Provider().start()
+    yield provider
+    provider.stop()
+
+
+@pytest.fixture
+def proconnect_app(make_app: Callable[..., Flask], oidc: Any) -> Flask:
+    """The app, with ProConnect set to the loopback provider."""
+    return make_app(**oidc.settings())

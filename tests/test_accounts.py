@@ -185,3 +185,15 @@ def test_a_disabled_account_has_no_session(app):
         found.active = False  # not committed: the version has not moved on yet
         assert accounts.session_user(f"{user.id}:0") is None
         db.session.rollback()
+
+
+def test_an_address_verified_by_proconnect_signs_in_only_an_active_existing_account(app):
+    make_user(app, "orga@numerique.gouv.fr")
+    with app.app_context():
+        user = accounts.authenticate_verified(" Orga@Numerique.GOUV.fr ")
+        assert user is not None and user.email == "orga@numerique.gouv.fr"
+        assert user.last_sign_in_at is not None
+        assert accounts.authenticate_verified("inconnu@numerique.gouv.fr") is None
+        accounts.set_active(user, False)
+        assert accounts.authenticate_verified("orga@numerique.gouv.fr") is None
+        assert db.session.scalar(sa.select(sa.func.count()).select_from(sa.table("users"))) == 1

@@ -37,6 +37,7 @@ BASE_HEADER = [
     "Statut",
     "Inscription le",
     "Adresse confirmée le",
+    "ProConnect",
     "Besoins d’accessibilité",
 ]
 CREATED = datetime(2023, 5, 20, 8, 0, tzinfo=UTC)  # 10:00 in Paris
@@ -56,6 +57,7 @@ def record(**fields: Any) -> tuple[Any, ...]:
         "status": Status.CONFIRMED,
         "created_at": CREATED,
         "email_confirmed_at": CONFIRMED,
+        "via_proconnect": False,
         "accessibility_needs": "",
         "answers": {},
     }
@@ -70,6 +72,7 @@ def record(**fields: Any) -> tuple[Any, ...]:
         str(values["status"]),
         int(values["created_at"].timestamp()),
         int(confirmed.timestamp()) if confirmed is not None else None,
+        values["via_proconnect"],
         values["accessibility_needs"],
         json.dumps(values["answers"]),
     )
@@ -109,6 +112,7 @@ def test_a_row_has_a_cell_per_column(event):
         "Confirmée",
         "20/05/2023 10:00",  # Paris time, not UTC
         "21/05/2023 00:30",
+        "",
         "Boucle magnétique",
         "Logiciels libres",
         "oui",
@@ -123,19 +127,27 @@ def test_unanswered_questions_leave_their_cells_empty(event):
     [row] = exports.rows(
         event, [record(status=Status.PENDING, email_confirmed_at=None, answers={"sujets": []})]
     )
-    assert row[5:] == ["En attente de confirmation", "20/05/2023 10:00", "", "", *[""] * 5]
+    assert row[5:] == ["En attente de confirmation", "20/05/2023 10:00", "", "", "", *[""] * 5]
 
 
 def test_answers_of_null_or_of_unknown_questions_leave_the_cells_empty(event):
     [null, unknown] = exports.rows(
         event, [record(answers=None), record(answers={"ancienne": "réponse", "sujets": None})]
     )
-    assert null[9:] == unknown[9:] == [""] * 5
+    assert null[10:] == unknown[10:] == [""] * 5
 
 
 def test_a_row_of_an_event_without_questions(plain_event):
     [row] = exports.rows(plain_event, [record(answers={"sujets": ["Gouvernance"]})])
     assert len(row) == len(BASE_HEADER)
+
+
+def test_a_registration_made_with_proconnect_says_so(plain_event):
+    [proconnect, by_mail] = exports.rows(
+        plain_event, [record(via_proconnect=True), record(via_proconnect=False)]
+    )
+    column = BASE_HEADER.index("ProConnect")
+    assert (proconnect[column], by_mail[column]) == ("oui", "")
 
 
 def test_each_status_has_its_label_and_no_label_starts_like_a_formula(event):
@@ -174,7 +186,7 @@ def test_repeated_answers_are_decoded_once_and_stay_right(event):
     same = {"atelier": "Logiciels libres", "sujets": ["Gouvernance"]}
     other = {"atelier": "Accessibilité", "sujets": ["Communauté"]}
     rows = list(exports.rows(event, [record(answers=same), record(answers=other)] * 3))
-    assert [row[9:] for row in rows] == [
+    assert [row[10:] for row in rows] == [
         ["Logiciels libres", "oui", "", "", ""],
         ["Accessibilité", "", "", "oui", ""],
     ] * 3
@@ -220,7 +232,7 @@ def test_csv_for_french_excel_has_a_bom_semicolons_and_crlf(event):
     assert text.endswith("\r\n")
     parsed = list(csv.reader(io.StringIO(text.removeprefix("\ufeff"), newline=""), delimiter=";"))
     assert parsed == [exports.header(event), *exports.rows(event, people())]
-    assert parsed[2][8] == "ligne 1\nligne 2"
+    assert parsed[2][9] == "ligne 1\nligne 2"
 
 
 def test_csv_rfc4180_has_commas_and_no_bom(event):
@@ -340,6 +352,7 @@ def old_rows(event: Event, registrations: Iterable[Registration]) -> Iterator[li
                 a.status.label,
                 _old_date(a.created_at),
                 _old_date(a.email_confirmed_at) if a.email_confirmed_at else "",
+                "oui" if a.via_proconnect else "",
                 a.accessibility_needs,
                 *(cell for q in event.questions for cell in _old_cells(q, answers.get(q.id))),
             )
@@ -438,6 +451,7 @@ def awkward(app, event, plain_event):
             accessibility_needs=needs,
             answers=answers,
             created_at=moments[i % len(moments)],
+            via_proconnect=status is Status.CONFIRMED and i % 2 == 0,
         )
     make_registration(app, plain_event, last_name="Durand")  # another event's: never exported
     return app
@@ -612,4 +626,4 @@ def test_the_export_builds_no_orm_object(app, plain_event):
         finally:
             sa.event.remove(Registration, "load", loaded)
     assert built == []
-    assert [type(value) for value in row] == [str] * 6 + [int, int, str, str]
+    assert [type(value) for value in row] == [str] * 6 + [int, int, bool, str, str]

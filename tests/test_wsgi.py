@@ -28,6 +28,9 @@ LAZY = (
     "markdown_it",
     "frontmatter",
     "dotenv",
+    "authlib",  # ProConnect: only when it is set and someone presses its button
+    "requests",
+    "joserfc",
     # not sqlalchemy.dialects.postgresql: the partial index's postgresql_where loads it
 )
 PROBE = (

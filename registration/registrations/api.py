@@ -366,6 +366,71 @@ def _mailbox_proven(
     return waitlisted
 
 
+PROCONNECT_REASON = "inscription avec ProConnect"
+
+
+def register_with_proconnect(event: Event, registrant: Registrant) -> Confirmation:
+    """A public agent signed in with ProConnect, by its `roles`: the federation verified
+    their address, so the registration takes its seat at once, or joins the waiting list,
+    with no confirmation link; the « confirmed » or « waitlisted » e-mail goes out.
+
+    The address already registered: a proven registration is left as it is; an unproven
+    one (awaiting its link or a review) is proven now; an ended one starts again."""
+    email = rules.mailbox(registrant.email)
+    try:
+        return _register_with_proconnect(event, registrant, email)
+    except IntegrityError:
+        # The same address sent twice at the same moment: the other one was written first.
+        return _register_with_proconnect(event, registrant, email)
+
+
+def _register_with_proconnect(event: Event, registrant: Registrant, email: str) -> Confirmation:
+    with transaction() as session:
+        now = clock.now()
+        state = seats.state_for_registration(session.connection(), event)
+        rules.check_open(event, state.is_open, now)
+        registration = session.scalars(
+            select(Registration)
+            .where(Registration.event_id == state.id, Registration.email == email)
+            .with_for_update()
+            .execution_options(populate_existing=True)
+        ).first()
+        if registration is not None and registration.is_overdue(now):
+            registration.move_to(Status.EXPIRED, EXPIRED_REASON, now)  # as the job would
+        if (
+            registration is not None
+            and registration.status in ACTIVE
+            and registration.email_confirmed_at is not None
+        ):
+            return Confirmation(registration.public_id, registration.status)
+        if registration is None:
+            registration = Registration(
+                public_id=new_public_id(), event_id=state.id, email=email, created_at=now
+            )
+            session.add(registration)
+        elif registration.status not in ACTIVE:
+            registration.created_at = now  # a new registration joins the back of the list
+        registration.first_name = registrant.first_name
+        registration.last_name = registrant.last_name
+        registration.employer = registrant.employer
+        registration.job_title = registrant.job_title
+        registration.answers = dict(registrant.answers)
+        registration.accessibility_needs = registrant.accessibility_needs
+        registration.justification = ""
+        registration.email_confirmed_at = now
+        registration.expires_at = None
+        registration.via_proconnect = True
+        # The seat is asked for before the rows are written; on a full event the UPDATE
+        # matches no row and locks none.
+        with session.no_autoflush:  # the row is written once its status is known
+            seated = seats.seat_newcomer(session, event, state.id, now)
+        status = Status.CONFIRMED if seated else Status.WAITLISTED
+        reason = PROCONNECT_REASON if seated else f"{PROCONNECT_REASON}, événement complet"
+        registration.move_to(status, reason, now)
+        mail.queue(session, "confirmed" if seated else "waitlisted", event, registration)
+        return Confirmation(registration.public_id, status)
+
+
 def cancel(event: Event, token: str) -> Registration:
     """The agent cancels: the seat goes to the first person on the waiting list, in the same
     transaction."""

@@ -98,7 +98,10 @@ def sign_out() -> ResponseReturnValue:
         accounts.end_sessions(current_user._get_current_object())
     logout_user()
     flash("Vous êtes déconnecté.", "info")
-    return redirect(url_for("public.index"))
+    # Signed in with ProConnect: its session ends too, through its end_session endpoint.
+    from .proconnect import end_session
+
+    return end_session(url_for("public.index"))
 
 
 @bp.route("/compte/mot-de-passe", methods=["GET", "POST"])

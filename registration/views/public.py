@@ -22,7 +22,7 @@ from ..extensions import limiter
 from ..forms import RegistrationForm, add_error, registration_form
 from ..registrations import api, queries
 from ..registrations.exceptions import InvalidLink, NotEligible, RegistrationError
-from . import event_page, fail_if_broken, load_event_from_slug, site
+from . import event_page, fail_if_broken, load_event_from_slug, proconnect, site
 
 bp = Blueprint("public", __name__)
 
@@ -84,6 +84,9 @@ def _registration_limit() -> str:
 @limiter.limit(_registration_limit, methods=["POST"])
 def register() -> ResponseReturnValue:
     form = registration_form(g.event)
+    identity = proconnect.agent_identity()
+    if identity is not None:
+        proconnect.prefill(form, identity)
     refused = ""  # why the service refused a valid form: closed, deadline passed
     not_eligible: NotEligible | None = None
     # « Demander une vérification » only brings up the justification field.
@@ -93,6 +96,10 @@ def register() -> ResponseReturnValue:
             # A bot filled the hidden field: answer as for a person, keep nothing.
             return redirect(url_for(".registered"))
         try:
+            if identity is not None:
+                return proconnect.registered(
+                    api.register_with_proconnect(g.event, form.registrant())
+                )
             outcome = api.register(g.event, form.registrant())
         except NotEligible as error:
             if form.ask_review.data and not form.justification.data:
@@ -134,7 +141,11 @@ def registration_page(message: str) -> str:
     if "event" not in g:
         g.event = visible_event(g.slug)
     flash(message, "error")
-    return _form_page(registration_form(g.event))
+    form = registration_form(g.event)
+    identity = proconnect.agent_identity()
+    if identity is not None:
+        proconnect.prefill(form, identity)
+    return _form_page(form)
 
 
 @bp.get("/agenda/<slug>/inscription/envoyee")
