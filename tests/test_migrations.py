@@ -24,10 +24,32 @@ REVIEW = "c7d21e4b9f30"  # only a confirmed address holds a seat; `review` and `
 NOW = datetime(2023, 5, 20, 8, 0, tzinfo=UTC)
 
 
+# Created by its revision only where pg_trgm can be: in no model (see SEARCH_TEXT).
+TRIGRAM_INDEX = "ix_attendees_search_trgm"
+
+
+def _of_this_database(dialect: str) -> Any:
+    """Alembic's comparison ignores `ddl_if`: an index made for the other database only is
+    left out here, as `create_all` and the revisions leave it out."""
+
+    def include(obj: Any, name: str, _type: str, _reflected: bool, _compare_to: Any) -> bool:
+        if name == TRIGRAM_INDEX:
+            return False
+        condition = getattr(obj, "_ddl_if", None)
+        return condition is None or condition.dialect in (None, dialect)
+
+    return include
+
+
 def test_models_match_migrations(app):
     with app.app_context(), db.engine.connect() as connection:
         context = MigrationContext.configure(
-            connection, opts={"compare_type": True, "render_item": render_item}
+            connection,
+            opts={
+                "compare_type": True,
+                "render_item": render_item,
+                "include_object": _of_this_database(connection.dialect.name),
+            },
         )
         assert compare_metadata(context, db.metadata) == []
 

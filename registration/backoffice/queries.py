@@ -11,7 +11,18 @@ from functools import lru_cache
 from typing import Any
 
 from flask_sqlalchemy.pagination import Pagination
-from sqlalchemy import ColumnElement, Select, Text, bindparam, cast, func, or_, select
+from sqlalchemy import (
+    ColumnElement,
+    Select,
+    Text,
+    bindparam,
+    cast,
+    func,
+    literal_column,
+    or_,
+    select,
+    type_coerce,
+)
 
 from .. import clock, exports
 from ..content import Event, Question
@@ -19,6 +30,7 @@ from ..dates import PARIS
 from ..extensions import db
 from ..models import (
     ACTIVE,
+    SEARCH_TEXT,
     AuditEntry,
     EventRecord,
     OutboxMessage,
@@ -138,18 +150,25 @@ def time_left(deadline: datetime, now: datetime) -> str:
 
 
 def _answer_counts(event: Event, record_id: int | None) -> tuple[QuestionCounts, ...]:
-    """The options chosen by active registrations. Answers are JSON, in no index: one pass
-    over the event's rows counts each distinct answer (few: they are choices), and each is
-    decoded once here."""
+    """The options chosen by active registrations. Answers are JSON: the database counts each
+    distinct answer text (few: they are choices), and each text is decoded once here. On
+    SQLite the (event, answers, status) index gives them in order, without reading the
+    rows; PostgreSQL cannot index `json` and compares its text."""
     choices = [q for q in event.questions if q.is_choice]
     tallies: dict[str, Counter[str]] = {q.id: Counter() for q in choices}
     if choices and record_id is not None:
-        answers = cast(_attendees.answers, Text)
+        if db.session.get_bind().dialect.name == "sqlite":
+            answers: ColumnElement[str] = type_coerce(_attendees.answers, Text)
+        else:
+            answers = cast(_attendees.answers, Text)
+        per_text: Counter[str] = Counter()
         for text, count in db.session.execute(
             select(answers, func.count())
             .where(_attendees.event_id == record_id, _attendees.status.in_(ACTIVE))
-            .group_by(answers)
+            .group_by(answers, _attendees.status)
         ):
+            per_text[text] += count
+        for text, count in per_text.items():
             answer = json.loads(text) or {}
             for question in choices:
                 for option in question.chosen(answer.get(question.id)):
@@ -264,6 +283,11 @@ def _matching(event: Event, filters: Filters) -> list[ColumnElement[bool]]:
     clauses = [_of_event(event)]
     if filters.search:
         pattern = f"%{filters.search.lower()}%"
+        if db.session.get_bind().dialect.name == "postgresql":
+            # Each field, and "first last", is part of SEARCH_TEXT: whatever matches one of
+            # them matches it, so the trigram index picks a few rows and the exact test
+            # below keeps those it kept before.
+            clauses.append(literal_column(f"({SEARCH_TEXT})").like(pattern))
         clauses.append(
             or_(
                 func.lower(_attendees.first_name).like(pattern),
