@@ -288,10 +288,38 @@ def found(app, event, **filters) -> list[str]:
         ("l’intérieur", ["Abadie"]),  # employer
         ("bercy", ["Martin"]),
         ("personne", []),
+        ("durand camille", []),  # across two fields: matches none of them
+        ("durand dinum", []),
     ],
 )
 def test_search_matches_names_emails_and_employers(people, event, search, names):
     assert found(people, event, search=search) == names
+
+
+def test_search_and_answers_read_their_indexes(people, event):
+    """The search's pre-filter is the trigram index's very expression (PostgreSQL), and the
+    dashboard's answers come from their index alone (SQLite): the plans say so."""
+    with people.app_context():
+        if db.engine.dialect.name == "postgresql":
+            _, prefilter, *_ = queries._matching(event, Filters(search="abadie"))
+            query = sa.select(Registration.id).where(prefilter)
+            compiled = query.compile(db.engine, compile_kwargs={"literal_binds": True})
+            for plan_kind in ("seqscan", "indexscan"):  # a few rows: the planner would read them
+                db.session.execute(sa.text(f"SET LOCAL enable_{plan_kind} = off"))
+            plan = db.session.scalars(sa.text(f"EXPLAIN {compiled}")).all()
+            assert any("ix_attendees_search_trgm" in line for line in plan), plan
+        else:
+            record_id = db.session.scalar(sa.select(sa.func.min(Registration.event_id)))
+            answers = sa.text(
+                "EXPLAIN QUERY PLAN SELECT answers, count(*) FROM attendees"
+                " WHERE event_id = :id AND status IN ('pending', 'confirmed', 'waitlisted',"
+                " 'review') GROUP BY answers, status"
+            )
+            plan = [row[3] for row in db.session.execute(answers, {"id": record_id})]
+            assert plan == [
+                "SEARCH attendees USING COVERING INDEX ix_attendees_event_answers (event_id=?)"
+            ]
+        db.session.rollback()
 
 
 def test_status_filter_and_search_combine(people, event):
