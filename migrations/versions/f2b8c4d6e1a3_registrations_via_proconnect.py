@@ -1,7 +1,7 @@
 """attendees.via_proconnect: registrations made with ProConnect
 
 Revision ID: f2b8c4d6e1a3
-Revises: b5d0f3a9c1e7
+Revises: d8e2f4a6b1c3
 Create Date: 2026-12-01 13:00:00
 
 - `attendees.via_proconnect` (boolean, false for every earlier row): the agent signed in
@@ -14,7 +14,7 @@ import sqlalchemy as sa
 
 # revision identifiers, used by Alembic.
 revision = 'f2b8c4d6e1a3'
-down_revision = 'b5d0f3a9c1e7'
+down_revision = 'd8e2f4a6b1c3'
 branch_labels = None
 depends_on = None
 

@@ -179,12 +179,8 @@ def test_dashboard_reads_counts_not_registrations(app, event):
     assert sent[0] == sent[1] and loaded == []
 
 
-@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
-def test_dashboard_counts_from_indexes_alone(app, event):
-    """SQLite says how it reads: the dashboard's counts per status, per day, per
-    administration and of the confirmed waiting list come from covering indexes, without
-    reading the rows (only the answers need them)."""
-    make_registration(app, event)
+def sqlite_plans(app, event) -> dict[str, str]:
+    """The dashboard's statements on attendees, each with SQLite's plan."""
     sent: list[tuple[str, object]] = []
 
     def record(conn, cursor, statement, parameters, context, executemany):
@@ -197,17 +193,33 @@ def test_dashboard_counts_from_indexes_alone(app, event):
         finally:
             sa.event.remove(db.engine, "before_cursor_execute", record)
         explain = db.session.connection().exec_driver_sql
-        plans = {
+        return {
             statement: " ".join(
                 str(row[-1]) for row in explain(f"EXPLAIN QUERY PLAN {statement}", params)
             )
             for statement, params in sent
-            if "attendees" in statement and "answers" not in statement
+            if "attendees" in statement
         }
-    counted = ("created_at >=", "BY attendees.employer", "confirmed_at IS")
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_dashboard_counts_from_indexes_alone(app, event, plain_event):
+    """SQLite says how it reads: the dashboard's counts per status (with the answers where
+    the event asks questions to choose from), per day, per administration and of the
+    confirmed waiting list come from covering indexes, without reading the rows."""
+    make_registration(app, event)
+    make_registration(app, plain_event)
+    plans = sqlite_plans(app, event)
+    counted = (
+        "created_at >=",
+        "BY attendees.employer",
+        "confirmed_at IS",
+        "GROUP BY attendees.answers, attendees.status",
+    )
     assert all(any(c in statement for statement in plans) for c in counted), list(plans)
-    assert any(statement.count("attendees.status = ") == len(Status) for statement in plans)
-    for statement, plan in plans.items():
+    without_questions = sqlite_plans(app, plain_event)
+    assert any(s.count("attendees.status = ") == len(Status) for s in without_questions)
+    for statement, plan in (plans | without_questions).items():
         if "FROM attendees" in statement and "min(" not in statement and "max(" not in statement:
             assert "COVERING INDEX ix_attendees_event_" in plan, (statement, plan)
 
@@ -288,10 +300,38 @@ def found(app, event, **filters) -> list[str]:
         ("l’intérieur", ["Abadie"]),  # employer
         ("bercy", ["Martin"]),
         ("personne", []),
+        ("durand camille", []),  # across two fields: matches none of them
+        ("durand dinum", []),
     ],
 )
 def test_search_matches_names_emails_and_employers(people, event, search, names):
     assert found(people, event, search=search) == names
+
+
+def test_search_and_answers_read_their_indexes(people, event):
+    """The search's pre-filter is the trigram index's very expression (PostgreSQL), and the
+    dashboard's answers come from their index alone (SQLite): the plans say so."""
+    with people.app_context():
+        if db.engine.dialect.name == "postgresql":
+            _, prefilter, *_ = queries._matching(event, Filters(search="abadie"))
+            query = sa.select(Registration.id).where(prefilter)
+            compiled = query.compile(db.engine, compile_kwargs={"literal_binds": True})
+            for plan_kind in ("seqscan", "indexscan"):  # a few rows: the planner would read them
+                db.session.execute(sa.text(f"SET LOCAL enable_{plan_kind} = off"))
+            plan = db.session.scalars(sa.text(f"EXPLAIN {compiled}")).all()
+            assert any("ix_attendees_search_trgm" in line for line in plan), plan
+        else:
+            record_id = db.session.scalar(sa.select(sa.func.min(Registration.event_id)))
+            answers = sa.text(
+                "EXPLAIN QUERY PLAN SELECT answers, count(*) FROM attendees"
+                " WHERE event_id = :id AND status IN ('pending', 'confirmed', 'waitlisted',"
+                " 'review') GROUP BY answers, status"
+            )
+            plan = [row[3] for row in db.session.execute(answers, {"id": record_id})]
+            assert plan == [
+                "SEARCH attendees USING COVERING INDEX ix_attendees_event_answers (event_id=?)"
+            ]
+        db.session.rollback()
 
 
 def test_status_filter_and_search_combine(people, event):
