@@ -20,10 +20,12 @@ depends_on = None
 
 
 def upgrade():
-    with op.batch_alter_table('attendees') as batch_op:
-        batch_op.add_column(
-            sa.Column('via_proconnect', sa.Boolean(), nullable=False, server_default=sa.false())
-        )
+    # A plain ADD COLUMN, which SQLite does in place: batch mode would copy the table and
+    # lose its statistics (the dashboard's plans depend on them, see d8e2f4a6b1c3).
+    op.add_column(
+        'attendees',
+        sa.Column('via_proconnect', sa.Boolean(), nullable=False, server_default=sa.false()),
+    )
 
 
 def downgrade():
