@@ -124,6 +124,60 @@ def test_event_page_shows_the_organisers_notice_when_closed(app, client, event):
     assert "Salle comble, merci de votre intérêt." in text
 
 
+def callout(text: str) -> str:
+    return text[text.index('id="etat-inscriptions"') :].split("</div>", 1)[0]
+
+
+@pytest.mark.parametrize("plain", [True, False], ids=["plain-visit", "rendered-in-full"])
+def test_when_closed_no_link_leads_to_the_form_and_each_says_why(app, event, plain):
+    make_record(app, event, is_open=False, notice="Salle comble, merci de votre intérêt.")
+    response = app.test_client().get(event.url) if plain else rendered_in_full(app, event.url)
+    text = text_of(response)
+    assert f'href="{event.registration_url}"' not in text
+    assert "S’inscrire" not in text
+    reason = (
+        '<span class="app-registration-closed"><span class="fr-badge fr-badge--error '
+        'fr-badge--sm">Inscriptions closes</span> Les inscriptions sont fermées. '
+        "Salle comble, merci de votre intérêt.</span>"
+    )
+    assert text.count(reason) == 2  # the body's button, the practical information's link
+    # The organisers' message stands inside the callout, after its badge and the reason.
+    box = callout(text)
+    assert box.index("Inscriptions closes") < box.index("Les inscriptions sont fermées.")
+    assert box.index("Les inscriptions sont fermées.") < box.index("Salle comble")
+
+
+def test_after_the_deadline_the_body_says_since_when(app, client, event):
+    set_now(app, "2023-06-12T18:00:00+02:00")
+    text = text_of(client.get(event.url))
+    assert f'href="{event.registration_url}"' not in text
+    assert text.count(f"Inscriptions closes</span> {CLOSED_SINCE}.") == 2
+
+
+def test_reopened_the_links_come_back(app, client, event):
+    make_record(app, event, is_open=False)
+    assert f'href="{event.registration_url}"' not in text_of(client.get(event.url))
+    make_record(app, event, is_open=True)
+    text = text_of(client.get(event.url))
+    assert text.count(f'href="{event.registration_url}"') == 3  # callout, body, information
+    assert "app-registration-closed" not in text
+
+
+def test_a_full_event_says_waiting_list_not_open(app, client, event):
+    make_record(app, event, capacity=1)
+    make_registration(app, event, Status.CONFIRMED)
+    box = callout(text_of(client.get(event.url)))
+    assert '<p class="fr-badge fr-badge--warning fr-mb-1w">Complet – liste d’attente</p>' in box
+    assert "fr-badge--success" not in box and ">Inscriptions ouvertes<" not in box
+    assert f'href="{event.registration_url}"' in box  # the waiting list is open
+
+
+def test_the_registration_box_comes_before_the_programme(client, event):
+    text = text_of(client.get(event.url))
+    assert text.index('id="etat-inscriptions"') < text.index("<h2>Présentation</h2>")
+    assert text.index('id="date-evenement"') < text.index("<h2>Présentation</h2>")
+
+
 def test_event_page_counts_no_seat_for_unconfirmed_addresses_without_writing(app, client, event):
     make_record(app, event, capacity=2)
     make_registration(app, event, Status.CONFIRMED)
@@ -782,7 +836,7 @@ def test_a_plain_visit_gets_the_bytes_of_the_page_rendered_in_full(app, event, p
     assert "Set-Cookie" not in plain.headers
     expected = {
         "open": "100 places restantes.",
-        "full": "Complet : les nouvelles inscriptions rejoignent la liste d’attente.",
+        "full": "Complet – liste d’attente",
         "closed": "Salle comble, merci de votre intérêt.",
         "deadline": CLOSED_SINCE,
         "unlimited": "Inscriptions ouvertes jusqu’au vendredi 15 septembre 2023 à 12h00",
