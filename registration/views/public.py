@@ -20,6 +20,7 @@ from flask_login import current_user
 from .. import clock, content, links
 from ..extensions import limiter
 from ..forms import RegistrationForm, add_error, registration_form
+from ..models import Status
 from ..registrations import api, queries
 from ..registrations.exceptions import InvalidLink, NotEligible, RegistrationError
 from . import event_page, fail_if_broken, load_event_from_slug, site
@@ -161,7 +162,17 @@ def confirm(token: str) -> ResponseReturnValue:
         registration = api.confirm(g.event, token)
     except InvalidLink as error:
         return _link_error(error, 400)
+    flash(CONFIRMED.get(registration.status, CONFIRMED[Status.CONFIRMED]), "success")
     return redirect(url_for(".manage", token=links.manage_token(registration)))
+
+
+# What « Mon inscription » says first after the confirmation link, by where it left things.
+CONFIRMED = {
+    Status.CONFIRMED: "Votre inscription est confirmée : votre place est réservée.",
+    Status.WAITLISTED: "Votre adresse est confirmée : vous êtes sur la liste d’attente.",
+    Status.REVIEW: "Votre adresse est confirmée : l’équipe organisatrice vérifie votre demande.",
+}
+CANCELLED = "Votre inscription est annulée."
 
 
 @bp.get("/agenda/<slug>/mon-inscription/<token>")
@@ -170,12 +181,16 @@ def manage(token: str) -> ResponseReturnValue:
         registration = queries.registration_for_link(g.event, token)
     except InvalidLink as error:
         return _link_error(error, 404)
+    status = registration.status_at(clock.now())
+    # Just cancelled (a message waits to be shown): the way back to the form, while open.
+    just_cancelled = status is Status.CANCELLED and "_flashes" in session
     return render_template(
         "public/manage.html",
         event=g.event,
         registration=registration,
-        status=registration.status_at(clock.now()),
+        status=status,
         token=token,
+        reopen=just_cancelled and queries.availability(g.event).is_open,
     )
 
 
@@ -184,6 +199,7 @@ def cancel(token: str) -> ResponseReturnValue:
     try:
         if request.method == "POST":
             api.cancel(g.event, token)
+            flash(CANCELLED, "success")
             return redirect(url_for(".manage", token=token))
         registration = queries.registration_for_link(g.event, token)
     except InvalidLink as error:

@@ -264,9 +264,19 @@ def test_form_shows_fields_with_autocomplete_and_required_marks(client, event):
     for attr in ('autocomplete="given-name"', 'autocomplete="family-name"', 'autocomplete="email"'):
         assert attr in text
     assert 'autocomplete="organization"' in text and 'autocomplete="organization-title"' in text
-    assert "Je certifie être agent public" in text
     assert 'href="/donnees-personnelles"' in text
     assert "Les champs marqués d’un astérisque (*) sont obligatoires" in text
+
+
+def test_form_has_one_title_and_no_box_to_tick(client, event):
+    text = text_of(client.get(register_url(event)))
+    assert re.findall(r"<h1>(.*?)</h1>", text) == [f"Inscription à {event.title}"]
+    assert 'type="checkbox"' not in text.split('id="q_sujets"')[0]  # only the question's
+    assert "Je certifie" not in text and "J’ai pris connaissance" not in text
+    # The notice follows the button: read, never ticked.
+    after_button = text.split('<button class="fr-btn" type="submit">S’inscrire</button>')[1]
+    assert "mission d’intérêt public" in after_button
+    assert 'href="/donnees-personnelles"' in after_button
 
 
 def test_form_shows_the_events_questions(client, event):
@@ -376,8 +386,6 @@ def test_idna_domains_are_normalised_before_they_are_stored(app, client, event):
         ("email", "pas-une-adresse", "Saisissez une adresse e-mail valide"),
         ("email", "", "Renseignez votre adresse e-mail professionnelle."),
         ("employer", "", "Renseignez votre administration."),
-        ("certify_agent", None, "Cochez cette case pour certifier être agent public."),
-        ("accept_privacy", None, "Cochez cette case après avoir lu la notice"),
         ("q_regime", "x" * 201, "200 caractères au maximum"),
     ],
 )
@@ -746,6 +754,55 @@ def test_cancelling_asks_then_cancels_and_moves_the_list_up(app, client, event):
     statuses = {r.id: r.status for r in registrations(app)}
     assert statuses == {made.id: Status.CANCELLED, waiting.id: Status.CONFIRMED}
     assert [m.recipient for m in outbox(app, "promoted")] == [waiting.email]
+
+
+def outcome(text: str) -> str:
+    """The alert « Mon inscription » opens with after an action, focused by static/focus.js."""
+    found = re.search(
+        r'<div class="fr-alert fr-alert--success[^"]*" id="resultat-action" '
+        r'tabindex="-1" data-app-focus>(.*?)</div>',
+        text,
+        re.S,
+    )
+    assert found, "no success alert"
+    return found.group(1)
+
+
+def test_cancelling_ends_on_a_success_alert_with_the_way_back_to_the_form(app, client, event):
+    made = make_registration(app, event, Status.CONFIRMED)
+    url = manage_url(app, event, made)
+    client.post(url + "/annuler")
+    alert = outcome(text_of(client.get(url)))
+    assert "Votre inscription est annulée." in alert
+    assert f'href="{event.registration_url}"' in alert
+    assert 'id="resultat-action"' not in text_of(client.get(url))  # said once
+
+
+def test_cancelling_once_closed_offers_no_way_back(app, client, event):
+    made = make_registration(app, event, Status.CONFIRMED)
+    make_record(app, event, is_open=False)
+    url = manage_url(app, event, made)
+    client.post(url + "/annuler")
+    alert = outcome(text_of(client.get(url)))
+    assert "Votre inscription est annulée." in alert and "href" not in alert
+
+
+@pytest.mark.parametrize(
+    ("capacity", "message"),
+    [
+        (10, "Votre inscription est confirmée : votre place est réservée."),
+        (0, "Votre adresse est confirmée : vous êtes sur la liste d’attente."),
+    ],
+)
+def test_confirming_ends_on_a_success_alert(app, client, event, capacity, message):
+    make_record(app, event, capacity=capacity)
+    client.post(register_url(event), data=form_data())
+    [sent] = outbox(app, "confirm_address")
+    manage = client.post(link_from(sent, "/confirmer/"))
+    text = text_of(client.get(manage.headers["Location"]))
+    assert message in outcome(text)
+    assert text.index("<h1>Mon inscription</h1>") < text.index('id="resultat-action"')
+    assert '<script src="/static/focus.js" defer></script>' in text
 
 
 # --- Rate limits ----------------------------------------------------------------------------
