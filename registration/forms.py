@@ -11,7 +11,6 @@ from typing import Any
 from flask import request
 from flask_wtf import FlaskForm
 from wtforms import (
-    BooleanField,
     Field,
     HiddenField,
     RadioField,
