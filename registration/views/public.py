@@ -23,6 +23,7 @@ from ..forms import RegistrationForm, add_error, registration_form
 from ..models import Status
 from ..registrations import api, queries
 from ..registrations.exceptions import InvalidLink, NotEligible, RegistrationError
+from ..registrations.rules import mailbox
 from . import event_page, fail_if_broken, load_event_from_slug, site
 
 bp = Blueprint("public", __name__)
@@ -77,12 +78,35 @@ def event() -> ResponseReturnValue:
     return event_page.render(g.event, state)
 
 
+# Registrations are limited twice:
+# - per e-mail address (its mailbox), from wherever it is posted: one address cannot be sent
+#   confirmation links over and over;
+# - per IP address, loosely: a whole ministry may reach the service through one proxy, and
+#   three hundred of its agents may register in the minute the event is announced.
 def _registration_limit() -> str:
     return str(current_app.config["REGISTRATION_RATE_LIMIT"])
 
 
+def _address_limit() -> str:
+    return str(current_app.config["REGISTRATION_RATE_LIMIT_PER_ADDRESS"])
+
+
+def _posted_address() -> str:
+    # « Vouliez-vous dire … ? » posts the corrected address in `corriger` (registration_form)
+    return request.form.get("corriger") or request.form.get("email") or ""
+
+
+def _address_key() -> str:
+    return f"registration-address:{mailbox(_posted_address())}"
+
+
+def _no_address() -> bool:
+    return not _posted_address().strip()  # the form asks for one; the IP limit still holds
+
+
 @bp.route("/agenda/<slug>/inscription", methods=["GET", "POST"])
 @limiter.limit(_registration_limit, methods=["POST"])
+@limiter.limit(_address_limit, methods=["POST"], key_func=_address_key, exempt_when=_no_address)
 def register() -> ResponseReturnValue:
     form = registration_form(g.event)
     refused = ""  # why the service refused a valid form: closed, deadline passed

@@ -825,6 +825,49 @@ def test_rate_limit_gives_a_clear_429_page(make_app, event):
     assert len(registrations(app)) == 3
 
 
+def test_thirty_agents_behind_one_ip_address_all_register_within_a_minute(make_app, event):
+    """A ministry's proxy: one IP address, many agents, the default limits."""
+    app = make_app(RATELIMIT_ENABLED=True)
+    client = app.test_client()
+    codes = [
+        client.post(
+            register_url(event), data=form_data(email=f"agent{i}@interieur.gouv.fr")
+        ).status_code
+        for i in range(30)
+    ]
+    assert codes == [302] * 30
+    assert len(registrations(app)) == 30
+
+
+def test_one_address_is_limited_from_any_ip_address(make_app, event):
+    app = make_app(RATELIMIT_ENABLED=True)
+    client = app.test_client()
+    # The same mailbox (a +tag or capitals change nothing), each time from another address.
+    emails = ["camille.durand@numerique.gouv.fr"] * 3 + [
+        "Camille.Durand+x@numerique.gouv.fr",
+        "camille.durand+y@numerique.gouv.fr",
+        "camille.durand@numerique.gouv.fr",
+    ]
+    codes = [
+        client.post(
+            register_url(event),
+            data=form_data(email=email),
+            environ_base={"REMOTE_ADDR": f"10.0.0.{i + 1}"},
+        ).status_code
+        for i, email in enumerate(emails)
+    ]
+    assert codes == [302] * 5 + [429]  # already registered: told by e-mail, as for a first time
+    other = client.post(register_url(event), data=form_data(email="zoe@numerique.gouv.fr"))
+    assert other.status_code == 302  # another agent is not held up
+
+
+def test_a_post_without_an_address_is_not_counted_for_an_address(make_app, event):
+    app = make_app(RATELIMIT_ENABLED=True, REGISTRATION_RATE_LIMIT_PER_ADDRESS="1 per minute")
+    client = app.test_client()
+    codes = [client.post(register_url(event), data=form_data(email="")).status_code for _ in "ab"]
+    assert codes == [200, 200]  # « Renseignez votre adresse », not « Trop de demandes »
+
+
 def test_rate_limit_is_shared_between_instances_through_redis(make_app, event, monkeypatch):
     """Two app instances stand for two gunicorn workers: they count together, in Redis.
 
