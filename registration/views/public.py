@@ -97,7 +97,7 @@ def _posted_address() -> str:
 
 
 def _address_key() -> str:
-    return f"registration-address:{mailbox(_posted_address())}"
+    return f"registration-address:{mailbox(_posted_address())[:320]}"  # bounded: a Redis key
 
 
 def _no_address() -> bool:
