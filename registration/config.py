@@ -73,7 +73,12 @@ def load(
         "DSFR_DIST": env.get("DSFR_DIST", str(ROOT / "node_modules/@gouvfr/dsfr/dist")),
         # Registration
         "PENDING_HOLD_HOURS": int(env.get("PENDING_HOLD_HOURS", "24")),
-        "REGISTRATION_RATE_LIMIT": env.get("REGISTRATION_RATE_LIMIT", "10 per minute"),
+        # per IP address: loose, a ministry's agents may all come through one proxy
+        "REGISTRATION_RATE_LIMIT": env.get("REGISTRATION_RATE_LIMIT", "300 per minute"),
+        # per e-mail address, from any IP address
+        "REGISTRATION_RATE_LIMIT_PER_ADDRESS": env.get(
+            "REGISTRATION_RATE_LIMIT_PER_ADDRESS", "5 per minute; 20 per hour"
+        ),
         "SIGNIN_RATE_LIMIT": env.get("SIGNIN_RATE_LIMIT", "5 per minute"),
         "RATELIMIT_STORAGE_URI": env.get("RATELIMIT_STORAGE_URI", "memory://"),
         "RATELIMIT_ENABLED": _bool(env.get("RATELIMIT_ENABLED"), default=True),

@@ -11,7 +11,6 @@ from typing import Any
 from flask import request
 from flask_wtf import FlaskForm
 from wtforms import (
-    BooleanField,
     Field,
     HiddenField,
     RadioField,
@@ -215,16 +214,9 @@ class RegistrationForm(FlaskForm):
         validators=[Optional(), _max(1000), _no_control_characters(allow_newlines=True)],
         description="Exemple : boucle magnétique, accès en fauteuil roulant, interprète LSF",
     )
-    certify_agent = BooleanField(
-        "Je certifie être agent public",
-        validators=[DataRequired(message="Cochez cette case pour certifier être agent public.")],
-    )
-    accept_privacy = BooleanField(
-        "J’ai pris connaissance de la notice sur les données personnelles",
-        validators=[
-            DataRequired(message="Cochez cette case après avoir lu la notice sur vos données.")
-        ],
-    )
+    # No « Je certifie être agent public » box: the address, on the public sector's list and
+    # proven by its confirmation link, says it (or an organiser does, on review). No consent
+    # box either: the notice's legal basis is a mission of public interest, not consent.
     # Honeypot: hidden from people, filled in by bots.
     website = StringField("Site web", render_kw={"autocomplete": "off", "tabindex": "-1"})
     # Manual verification, for an address the public-sector list does not know.

@@ -198,8 +198,6 @@ def form_data(**overrides: Any) -> dict[str, Any]:
         "email": "camille.durand@numerique.gouv.fr",
         "employer": "DINUM",
         "job_title": "Cheffe de projet",
-        "certify_agent": "y",
-        "accept_privacy": "y",
         "q_atelier": "Logiciels libres",
     }
     data.update(overrides)

@@ -169,7 +169,6 @@ def test_idna_domains_are_normalised(form_app, event):
         ("last_name", "x" * 61, "60 caractères au maximum."),
         ("email", "pas-une-adresse", "Saisissez une adresse e-mail valide"),
         ("accessibility_needs", "x" * 1001, "1000 caractères au maximum."),
-        ("certify_agent", None, "Cochez cette case pour certifier être agent public."),
     ],
 )
 def test_common_fields_have_french_messages(form_app, event, field, value, message):
@@ -198,19 +197,11 @@ QUESTIONS = ("q_atelier", "q_regime")
 @given(
     values=st.fixed_dictionaries({f: text for f in FIELDS + QUESTIONS}),
     sujets=st.lists(st.one_of(text, st.sampled_from(SUJETS)), max_size=3),
-    certify=st.sampled_from([None, "y", "n", ""]),
-    privacy=st.sampled_from([None, "y", ""]),
     website=st.one_of(st.just(""), text),
 )
-def test_arbitrary_input_never_breaks_the_form(
-    app, event, values, sujets, certify, privacy, website
-):
+def test_arbitrary_input_never_breaks_the_form(app, event, values, sujets, website):
     client = app.test_client()
     data = {**values, "q_sujets": sujets, "website": website}
-    if certify is not None:
-        data["certify_agent"] = certify
-    if privacy is not None:
-        data["accept_privacy"] = privacy
     before = len(registrations(app))
     response = client.post(register_url(event), data=data)
     if any("\x00" in value for value in [*values.values(), *sujets, website]):

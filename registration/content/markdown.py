@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from html.parser import HTMLParser
+from typing import Any
 
 import nh3
 from markdown_it import MarkdownIt
 
 from .model import PLACEHOLDER_LINK
 
-__all__ = ["PLACEHOLDER_LINK", "render_markdown"]
+__all__ = ["PLACEHOLDER_LINK", "render_markdown", "replace_registration_links"]
 
 _markdown = MarkdownIt(
     "commonmark",
@@ -87,3 +89,84 @@ def render_markdown(
         url_schemes={"http", "https", "mailto"},
         link_rel=None,
     )
+
+
+# Where a link to the registration form is replaced, when registration is closed: the
+# smallest of these around it that holds no other block (the link's paragraph, list item or
+# `<div>`, with the « Jusqu'au … » line beside it), else the link alone.
+_BLOCKS = frozenset({"p", "li", "div", "dd", "dt", "td", "th", "section", "blockquote"})
+_ALL_BLOCKS = _BLOCKS | {"h2", "h3", "h4", "h5", "h6", "ul", "ol", "dl", "table", "pre", "hr"}
+_VOID = frozenset({"br", "hr", "img", "wbr"})
+
+
+class _Spans(HTMLParser):
+    """The spans of sanitised HTML to replace: see `replace_registration_links`."""
+
+    def __init__(self, html: str, url: str) -> None:
+        super().__init__(convert_charrefs=True)
+        self.url = url
+        self.line_starts = [0]
+        for line in html.splitlines(keepends=True):
+            self.line_starts.append(self.line_starts[-1] + len(line))
+        # open elements: [tag, where its content starts, holds another block, links inside]
+        self.stack: list[list[Any]] = []
+        self.link_start: int | None = None
+        self.spans: list[tuple[int, int]] = []
+
+    def position(self) -> int:
+        line, column = self.getpos()
+        return self.line_starts[line - 1] + column
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        start = self.position()
+        if tag in _ALL_BLOCKS:
+            for element in self.stack:
+                element[2] = True
+        if tag in _VOID:
+            return
+        if tag == "a" and dict(attrs).get("href") == self.url:
+            self.link_start = start
+        self.stack.append([tag, start + len(self.get_starttag_text() or ""), False, []])
+
+    def handle_endtag(self, tag: str) -> None:
+        end_tag = self.position()
+        if not self.stack or self.stack[-1][0] != tag:
+            return  # sanitised HTML is well formed: nothing to recover from
+        name, inner, holds_block, links = self.stack.pop()
+        if name == "a" and self.link_start is not None:
+            links = [(self.link_start, end_tag + len("</a>"))]
+            self.link_start = None
+        if not links:
+            return
+        if name in _BLOCKS and not holds_block:
+            self.spans.append((inner, end_tag))  # the block stays, its content goes
+        elif self.stack and self.stack[-1][0] not in _BLOCKS:
+            self.stack[-1][3].extend(links)  # an inline element: its block may still hold it
+        elif self.stack and not self.stack[-1][2]:
+            self.stack[-1][3].extend(links)
+        else:
+            self.spans.extend(links)
+
+    def close(self) -> None:
+        super().close()
+        for element in self.stack:
+            self.spans.extend(element[3])
+
+
+def replace_registration_links(html: str, registration_url: str, replacement: str) -> str:
+    """`html` (sanitised by `render_markdown`) with each link to `registration_url`, and what
+    stands beside it in its block, replaced by `replacement` (inline HTML): for a closed
+    registration."""
+    if f'href="{registration_url}"' not in html:
+        return html
+    parser = _Spans(html, registration_url)
+    parser.feed(html)
+    parser.close()
+    out, position = [], 0
+    for start, end in sorted(parser.spans):
+        if start < position:
+            continue
+        out += [html[position:start], replacement]
+        position = end
+    out.append(html[position:])
+    return "".join(out)

@@ -1,6 +1,7 @@
 """The event page at the speed of static bytes: the page around the registration state is
 rendered once per version of the event's file (and of the site's settings and the clock),
-the state once per value it takes; the view joins them.
+and once more while registration is closed, its links to the form replaced by why; the state
+is rendered once per value it takes; the view joins them.
 
 Only a plain visit gets these bytes: without a session or remember-me cookie nobody is
 signed in and no message waits to be flashed, so the page is the same for every visitor.
@@ -24,6 +25,7 @@ from typing import Any
 
 from flask import Flask, Response, current_app, render_template, request
 from jinja2 import Template
+from markupsafe import Markup
 
 from .. import content, logs
 from ..content import Event, Site, SiteConfig
@@ -55,19 +57,44 @@ class _Parts:
     config: SiteConfig
     frozen_now: datetime | None
     script_root: str
+    closed: Availability | None
     head: str
     tail: str
     pages: dict[Availability, bytes] = field(default_factory=dict)
 
     def serves(
-        self, event: Event, config: SiteConfig, frozen_now: datetime | None, script_root: str
+        self,
+        event: Event,
+        config: SiteConfig,
+        frozen_now: datetime | None,
+        script_root: str,
+        closed: Availability | None,
     ) -> bool:
         return (
             self.event is event
             and self.config is config
             and self.frozen_now == frozen_now
             and self.script_root == script_root
+            and self.closed == closed
         )
+
+
+def closed_reason(state: Availability) -> Availability | None:
+    """What the page outside the registration box shows of the state: nothing while
+    registration is open; why it is closed otherwise (the links to the form give way to it)."""
+    if state.is_open:
+        return None
+    return Availability(False, state.message, None, state.notice)
+
+
+def body_html(event: Event, closed: Availability | None) -> Markup:
+    """The event's body; when registration is closed, its links to the form replaced by why."""
+    if closed is None:
+        return Markup(event.body_html)
+    from ..content.markdown import replace_registration_links
+
+    reason = render_template("public/_registration_closed.html", closed=closed)
+    return Markup(replace_registration_links(event.body_html, event.registration_url, reason))
 
 
 def is_plain_visit() -> bool:
@@ -84,7 +111,14 @@ def is_plain_visit() -> bool:
 
 def render(event: Event, state: Availability) -> str:
     """The page rendered in full."""
-    return render_template(TEMPLATE, event=event, registration=state)
+    closed = closed_reason(state)
+    return render_template(
+        TEMPLATE,
+        event=event,
+        registration=state,
+        closed=closed,
+        body_html=body_html(event, closed),
+    )
 
 
 def response(event: Event, state: Availability, site: Site) -> Response:
@@ -100,9 +134,12 @@ def response(event: Event, state: Availability, site: Site) -> Response:
         cache: dict[str, _Parts] = app.extensions.setdefault(_CACHE, {})
         frozen_now = app.config.get("FROZEN_NOW")
         script_root = request.script_root
-        parts = cache.get(event.slug)
-        if parts is None or not parts.serves(event, config, frozen_now, script_root):
-            parts = cache[event.slug] = _static_parts(event, config, frozen_now, script_root)
+        closed = closed_reason(state)
+        # open and closed pages differ outside the registration box: one set of parts each
+        key = f"{event.slug}{'' if closed is None else ' (closed)'}"
+        parts = cache.get(key)
+        if parts is None or not parts.serves(event, config, frozen_now, script_root, closed):
+            parts = cache[key] = _static_parts(event, config, frozen_now, script_root, closed)
         found = parts.pages.get(state)
         if found is None:
             if len(parts.pages) >= MAX_STATES:
@@ -118,15 +155,25 @@ def response(event: Event, state: Availability, site: Site) -> Response:
 
 
 def _static_parts(
-    event: Event, config: SiteConfig, frozen_now: datetime | None, script_root: str
+    event: Event,
+    config: SiteConfig,
+    frozen_now: datetime | None,
+    script_root: str,
+    closed: Availability | None,
 ) -> _Parts:
     template: Template = current_app.jinja_env.from_string(STATIC_PARTS)
     # registration=None: the block that shows it is left out
-    page = render_template(template, event=event, registration=None)
+    page = render_template(
+        template,
+        event=event,
+        registration=None,
+        closed=closed,
+        body_html=body_html(event, closed),
+    )
     head, mark, tail = page.partition(MARK)
     if not mark or MARK in tail:
         raise RuntimeError(f"{TEMPLATE} must show the registration state once")
-    return _Parts(event, config, frozen_now, script_root, head, tail)
+    return _Parts(event, config, frozen_now, script_root, closed, head, tail)
 
 
 # --- In front of Flask ----------------------------------------------------------------------

@@ -20,8 +20,10 @@ from flask_login import current_user
 from .. import clock, content, links
 from ..extensions import limiter
 from ..forms import RegistrationForm, add_error, registration_form
+from ..models import Status
 from ..registrations import api, queries
 from ..registrations.exceptions import InvalidLink, NotEligible, RegistrationError
+from ..registrations.rules import mailbox
 from . import event_page, fail_if_broken, load_event_from_slug, proconnect, site
 
 bp = Blueprint("public", __name__)
@@ -76,12 +78,35 @@ def event() -> ResponseReturnValue:
     return event_page.render(g.event, state)
 
 
+# Registrations are limited twice:
+# - per e-mail address (its mailbox), from wherever it is posted: one address cannot be sent
+#   confirmation links over and over;
+# - per IP address, loosely: a whole ministry may reach the service through one proxy, and
+#   three hundred of its agents may register in the minute the event is announced.
 def _registration_limit() -> str:
     return str(current_app.config["REGISTRATION_RATE_LIMIT"])
 
 
+def _address_limit() -> str:
+    return str(current_app.config["REGISTRATION_RATE_LIMIT_PER_ADDRESS"])
+
+
+def _posted_address() -> str:
+    # « Vouliez-vous dire … ? » posts the corrected address in `corriger` (registration_form)
+    return request.form.get("corriger") or request.form.get("email") or ""
+
+
+def _address_key() -> str:
+    return f"registration-address:{mailbox(_posted_address())[:320]}"  # bounded: a Redis key
+
+
+def _no_address() -> bool:
+    return not _posted_address().strip()  # the form asks for one; the IP limit still holds
+
+
 @bp.route("/agenda/<slug>/inscription", methods=["GET", "POST"])
 @limiter.limit(_registration_limit, methods=["POST"])
+@limiter.limit(_address_limit, methods=["POST"], key_func=_address_key, exempt_when=_no_address)
 def register() -> ResponseReturnValue:
     form = registration_form(g.event)
     identity = proconnect.agent_identity()
@@ -172,7 +197,17 @@ def confirm(token: str) -> ResponseReturnValue:
         registration = api.confirm(g.event, token)
     except InvalidLink as error:
         return _link_error(error, 400)
+    flash(CONFIRMED.get(registration.status, CONFIRMED[Status.CONFIRMED]), "success")
     return redirect(url_for(".manage", token=links.manage_token(registration)))
+
+
+# What « Mon inscription » says first after the confirmation link, by where it left things.
+CONFIRMED = {
+    Status.CONFIRMED: "Votre inscription est confirmée : votre place est réservée.",
+    Status.WAITLISTED: "Votre adresse est confirmée : vous êtes sur la liste d’attente.",
+    Status.REVIEW: "Votre adresse est confirmée : l’équipe organisatrice vérifie votre demande.",
+}
+CANCELLED = "Votre inscription est annulée."
 
 
 @bp.get("/agenda/<slug>/mon-inscription/<token>")
@@ -181,12 +216,16 @@ def manage(token: str) -> ResponseReturnValue:
         registration = queries.registration_for_link(g.event, token)
     except InvalidLink as error:
         return _link_error(error, 404)
+    status = registration.status_at(clock.now())
+    # Just cancelled (a message waits to be shown): the way back to the form, while open.
+    just_cancelled = status is Status.CANCELLED and "_flashes" in session
     return render_template(
         "public/manage.html",
         event=g.event,
         registration=registration,
-        status=registration.status_at(clock.now()),
+        status=status,
         token=token,
+        reopen=just_cancelled and queries.availability(g.event).is_open,
     )
 
 
@@ -195,6 +234,7 @@ def cancel(token: str) -> ResponseReturnValue:
     try:
         if request.method == "POST":
             api.cancel(g.event, token)
+            flash(CANCELLED, "success")
             return redirect(url_for(".manage", token=token))
         registration = queries.registration_for_link(g.event, token)
     except InvalidLink as error:

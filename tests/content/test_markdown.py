@@ -195,3 +195,37 @@ def test_links_in_content_files_stay_relative_with_a_config_without_url(tmp_path
     event = load_site(content).event("atelier-des-communs")
     assert event is not None
     assert '<a href="/communs/">la page des communs</a>' in event.body_html
+
+
+# --- Registration closed: the links to the form give way to why ------------------------------
+
+FORM = "/agenda/x/inscription"
+
+
+def closed(markdown: str) -> str:
+    from registration.content.markdown import replace_registration_links
+
+    return replace_registration_links(render_markdown(markdown, FORM), FORM, "<b>Closes</b>")
+
+
+def test_the_legacy_button_block_goes_with_its_deadline_line():
+    html = closed(
+        'Avant.\n\n<div align="center">\n<a href="lien à ajouter" class="button"><b>S\'inscrire'
+        "</b></a>\n<br>Jusqu’au 26 mai 2023, 18h\n</div>\n"
+    )
+    assert html == "<p>Avant.</p>\n<div><b>Closes</b></div>\n"
+
+
+def test_a_paragraph_with_the_link_is_replaced_and_its_neighbours_kept():
+    html = closed('Un.\n\nTexte <a href="lien à ajouter">ici</a> fin.\n\nDeux.')
+    assert html == "<p>Un.</p>\n<p><b>Closes</b></p>\n<p>Deux.</p>\n"
+
+
+def test_a_block_that_holds_other_blocks_loses_the_link_alone():
+    html = closed('* a <a href="lien à ajouter">x</a>\n  * nested\n* b')
+    assert "<li>a <b>Closes</b>\n<ul>\n<li>nested</li>" in html
+
+
+def test_other_links_stay():
+    markdown = "[Ailleurs](https://example.gouv.fr/) et [ici](/agenda/autre/inscription)"
+    assert closed(markdown) == render_markdown(markdown, FORM)

@@ -122,11 +122,9 @@ def tick(page: Page, label: str) -> None:
 
 
 def fill_identity(page: Page, email_address: str = "camille.durand@numerique.gouv.fr") -> None:
-    """The fields every event asks for, and the two commitments."""
+    """The fields every event asks for."""
     page.get_by_role("textbox", name="Prénom").fill("Camille")
     page.locator("#last_name").fill("Durand")
     page.get_by_label("Adresse e-mail professionnelle").fill(email_address)
     page.get_by_label("Administration ou employeur").fill("DINUM")
     page.get_by_role("textbox", name="Fonction").fill("Cheffe de projet")
-    tick(page, "Je certifie être agent public")
-    tick(page, "J’ai pris connaissance de la notice")

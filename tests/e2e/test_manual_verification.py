@@ -33,8 +33,6 @@ def fill_form(page: Page) -> None:
     page.get_by_label("Administration ou employeur").fill("CCAS d’Exemple-sur-Mer")
     page.get_by_role("textbox", name="Fonction").fill("Travailleuse sociale")
     tick(page, "Logiciels libres")
-    tick(page, "Je certifie être agent public")
-    tick(page, "J’ai pris connaissance de la notice")
 
 
 def test_an_agent_outside_the_list_is_verified_and_accepted(live_server, page, tmp_path):

@@ -187,7 +187,7 @@ def test_the_event_without_questions_shows_no_question(live_server, page, tmp_pa
     page.goto(f"{live_server.url}/agenda/{WITHOUT_QUESTIONS}/inscription")
     expect(page.get_by_label("Prénom")).to_be_visible()
     form = page.locator("form[action$='/inscription']")
-    expect(form.locator("fieldset > legend")).to_have_text(["Vous", "Accessibilité", "Engagements"])
+    expect(form.locator("fieldset > legend")).to_have_text(["Vous", "Accessibilité"])
     expect(form.locator("[name^='q_']")).to_have_count(0)
     expect(form.get_by_role("radio")).to_have_count(0)
     check_accessibility(page, tmp_path, "formulaire-sans-questions")

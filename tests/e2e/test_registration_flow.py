@@ -41,7 +41,6 @@ def test_register_with_mistakes_then_confirm(live_server, page, tmp_path):
     expect(page.get_by_role("checkbox", name="Gouvernance")).to_be_checked()
     check_accessibility(page, tmp_path, "formulaire-eligibilite")
 
-    expect(page.get_by_label("Je certifie être agent public")).to_be_checked()
     page.get_by_label("Adresse e-mail professionnelle").fill("camille.durand@numerique.gouv.fr")
     page.get_by_role("button", name="S’inscrire").click()
     expect(page.locator("h1")).to_have_text("Vérifiez votre messagerie")

@@ -124,6 +124,60 @@ def test_event_page_shows_the_organisers_notice_when_closed(app, client, event):
     assert "Salle comble, merci de votre intérêt." in text
 
 
+def callout(text: str) -> str:
+    return text[text.index('id="etat-inscriptions"') :].split("</div>", 1)[0]
+
+
+@pytest.mark.parametrize("plain", [True, False], ids=["plain-visit", "rendered-in-full"])
+def test_when_closed_no_link_leads_to_the_form_and_each_says_why(app, event, plain):
+    make_record(app, event, is_open=False, notice="Salle comble, merci de votre intérêt.")
+    response = app.test_client().get(event.url) if plain else rendered_in_full(app, event.url)
+    text = text_of(response)
+    assert f'href="{event.registration_url}"' not in text
+    assert "S’inscrire" not in text
+    reason = (
+        '<span class="app-registration-closed"><span class="fr-badge fr-badge--error '
+        'fr-badge--sm">Inscriptions closes</span> Les inscriptions sont fermées. '
+        "Salle comble, merci de votre intérêt.</span>"
+    )
+    assert text.count(reason) == 2  # the body's button, the practical information's link
+    # The organisers' message stands inside the callout, after its badge and the reason.
+    box = callout(text)
+    assert box.index("Inscriptions closes") < box.index("Les inscriptions sont fermées.")
+    assert box.index("Les inscriptions sont fermées.") < box.index("Salle comble")
+
+
+def test_after_the_deadline_the_body_says_since_when(app, client, event):
+    set_now(app, "2023-06-12T18:00:00+02:00")
+    text = text_of(client.get(event.url))
+    assert f'href="{event.registration_url}"' not in text
+    assert text.count(f"Inscriptions closes</span> {CLOSED_SINCE}.") == 2
+
+
+def test_reopened_the_links_come_back(app, client, event):
+    make_record(app, event, is_open=False)
+    assert f'href="{event.registration_url}"' not in text_of(client.get(event.url))
+    make_record(app, event, is_open=True)
+    text = text_of(client.get(event.url))
+    assert text.count(f'href="{event.registration_url}"') == 3  # callout, body, information
+    assert "app-registration-closed" not in text
+
+
+def test_a_full_event_says_waiting_list_not_open(app, client, event):
+    make_record(app, event, capacity=1)
+    make_registration(app, event, Status.CONFIRMED)
+    box = callout(text_of(client.get(event.url)))
+    assert '<p class="fr-badge fr-badge--warning fr-mb-1w">Complet – liste d’attente</p>' in box
+    assert "fr-badge--success" not in box and ">Inscriptions ouvertes<" not in box
+    assert f'href="{event.registration_url}"' in box  # the waiting list is open
+
+
+def test_the_registration_box_comes_before_the_programme(client, event):
+    text = text_of(client.get(event.url))
+    assert text.index('id="etat-inscriptions"') < text.index("<h2>Présentation</h2>")
+    assert text.index('id="date-evenement"') < text.index("<h2>Présentation</h2>")
+
+
 def test_event_page_counts_no_seat_for_unconfirmed_addresses_without_writing(app, client, event):
     make_record(app, event, capacity=2)
     make_registration(app, event, Status.CONFIRMED)
@@ -210,9 +264,19 @@ def test_form_shows_fields_with_autocomplete_and_required_marks(client, event):
     for attr in ('autocomplete="given-name"', 'autocomplete="family-name"', 'autocomplete="email"'):
         assert attr in text
     assert 'autocomplete="organization"' in text and 'autocomplete="organization-title"' in text
-    assert "Je certifie être agent public" in text
     assert 'href="/donnees-personnelles"' in text
     assert "Les champs marqués d’un astérisque (*) sont obligatoires" in text
+
+
+def test_form_has_one_title_and_no_box_to_tick(client, event):
+    text = text_of(client.get(register_url(event)))
+    assert re.findall(r"<h1>(.*?)</h1>", text) == [f"Inscription à {event.title}"]
+    assert 'type="checkbox"' not in text.split('id="q_sujets"')[0]  # only the question's
+    assert "Je certifie" not in text and "J’ai pris connaissance" not in text
+    # The notice follows the button: read, never ticked.
+    after_button = text.split('<button class="fr-btn" type="submit">S’inscrire</button>')[1]
+    assert "mission d’intérêt public" in after_button
+    assert 'href="/donnees-personnelles"' in after_button
 
 
 def test_form_shows_the_events_questions(client, event):
@@ -322,8 +386,6 @@ def test_idna_domains_are_normalised_before_they_are_stored(app, client, event):
         ("email", "pas-une-adresse", "Saisissez une adresse e-mail valide"),
         ("email", "", "Renseignez votre adresse e-mail professionnelle."),
         ("employer", "", "Renseignez votre administration."),
-        ("certify_agent", None, "Cochez cette case pour certifier être agent public."),
-        ("accept_privacy", None, "Cochez cette case après avoir lu la notice"),
         ("q_regime", "x" * 201, "200 caractères au maximum"),
     ],
 )
@@ -694,6 +756,55 @@ def test_cancelling_asks_then_cancels_and_moves_the_list_up(app, client, event):
     assert [m.recipient for m in outbox(app, "promoted")] == [waiting.email]
 
 
+def outcome(text: str) -> str:
+    """The alert « Mon inscription » opens with after an action, focused by static/focus.js."""
+    found = re.search(
+        r'<div class="fr-alert fr-alert--success[^"]*" id="resultat-action" '
+        r'tabindex="-1" data-app-focus>(.*?)</div>',
+        text,
+        re.S,
+    )
+    assert found, "no success alert"
+    return found.group(1)
+
+
+def test_cancelling_ends_on_a_success_alert_with_the_way_back_to_the_form(app, client, event):
+    made = make_registration(app, event, Status.CONFIRMED)
+    url = manage_url(app, event, made)
+    client.post(url + "/annuler")
+    alert = outcome(text_of(client.get(url)))
+    assert "Votre inscription est annulée." in alert
+    assert f'href="{event.registration_url}"' in alert
+    assert 'id="resultat-action"' not in text_of(client.get(url))  # said once
+
+
+def test_cancelling_once_closed_offers_no_way_back(app, client, event):
+    made = make_registration(app, event, Status.CONFIRMED)
+    make_record(app, event, is_open=False)
+    url = manage_url(app, event, made)
+    client.post(url + "/annuler")
+    alert = outcome(text_of(client.get(url)))
+    assert "Votre inscription est annulée." in alert and "href" not in alert
+
+
+@pytest.mark.parametrize(
+    ("capacity", "message"),
+    [
+        (10, "Votre inscription est confirmée : votre place est réservée."),
+        (0, "Votre adresse est confirmée : vous êtes sur la liste d’attente."),
+    ],
+)
+def test_confirming_ends_on_a_success_alert(app, client, event, capacity, message):
+    make_record(app, event, capacity=capacity)
+    client.post(register_url(event), data=form_data())
+    [sent] = outbox(app, "confirm_address")
+    manage = client.post(link_from(sent, "/confirmer/"))
+    text = text_of(client.get(manage.headers["Location"]))
+    assert message in outcome(text)
+    assert text.index("<h1>Mon inscription</h1>") < text.index('id="resultat-action"')
+    assert '<script src="/static/focus.js" defer></script>' in text
+
+
 # --- Rate limits ----------------------------------------------------------------------------
 
 
@@ -712,6 +823,49 @@ def test_rate_limit_gives_a_clear_429_page(make_app, event):
     assert "Trop de demandes" in text_of(response)
     assert client.get(register_url(event)).status_code == 200  # reading the form is not limited
     assert len(registrations(app)) == 3
+
+
+def test_thirty_agents_behind_one_ip_address_all_register_within_a_minute(make_app, event):
+    """A ministry's proxy: one IP address, many agents, the default limits."""
+    app = make_app(RATELIMIT_ENABLED=True)
+    client = app.test_client()
+    codes = [
+        client.post(
+            register_url(event), data=form_data(email=f"agent{i}@interieur.gouv.fr")
+        ).status_code
+        for i in range(30)
+    ]
+    assert codes == [302] * 30
+    assert len(registrations(app)) == 30
+
+
+def test_one_address_is_limited_from_any_ip_address(make_app, event):
+    app = make_app(RATELIMIT_ENABLED=True)
+    client = app.test_client()
+    # The same mailbox (a +tag or capitals change nothing), each time from another address.
+    emails = ["camille.durand@numerique.gouv.fr"] * 3 + [
+        "Camille.Durand+x@numerique.gouv.fr",
+        "camille.durand+y@numerique.gouv.fr",
+        "camille.durand@numerique.gouv.fr",
+    ]
+    codes = [
+        client.post(
+            register_url(event),
+            data=form_data(email=email),
+            environ_base={"REMOTE_ADDR": f"10.0.0.{i + 1}"},
+        ).status_code
+        for i, email in enumerate(emails)
+    ]
+    assert codes == [302] * 5 + [429]  # already registered: told by e-mail, as for a first time
+    other = client.post(register_url(event), data=form_data(email="zoe@numerique.gouv.fr"))
+    assert other.status_code == 302  # another agent is not held up
+
+
+def test_a_post_without_an_address_is_not_counted_for_an_address(make_app, event):
+    app = make_app(RATELIMIT_ENABLED=True, REGISTRATION_RATE_LIMIT_PER_ADDRESS="1 per minute")
+    client = app.test_client()
+    codes = [client.post(register_url(event), data=form_data(email="")).status_code for _ in "ab"]
+    assert codes == [200, 200]  # « Renseignez votre adresse », not « Trop de demandes »
 
 
 def test_rate_limit_is_shared_between_instances_through_redis(make_app, event, monkeypatch):
@@ -782,7 +936,7 @@ def test_a_plain_visit_gets_the_bytes_of_the_page_rendered_in_full(app, event, p
     assert "Set-Cookie" not in plain.headers
     expected = {
         "open": "100 places restantes.",
-        "full": "Complet : les nouvelles inscriptions rejoignent la liste d’attente.",
+        "full": "Complet – liste d’attente",
         "closed": "Salle comble, merci de votre intérêt.",
         "deadline": CLOSED_SINCE,
         "unlimited": "Inscriptions ouvertes jusqu’au vendredi 15 septembre 2023 à 12h00",

@@ -148,7 +148,6 @@ def test_asking_shows_the_justification_field_and_keeps_what_was_typed(app, clie
     assert value_of(text, "job_title") == "Travailleuse sociale"
     assert checked(text, "q_atelier", "Logiciels libres")
     assert checked(text, "q_sujets", "Gouvernance")
-    assert checked(text, "certify_agent", "y")
     assert registrations(app) == [] and outbox(app) == []
 
 
