@@ -145,8 +145,6 @@ def visit(base: str, n: int, timings: dict[str, list[float]]) -> int:
         "email": f"agent.banc{n}@numerique.gouv.fr",
         "employer": "DINUM",
         "job_title": "Banc d’essai",
-        "certify_agent": "y",
-        "accept_privacy": "y",
     }
     timed(
         "registration POST",

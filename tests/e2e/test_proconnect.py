@@ -45,8 +45,6 @@ def test_an_agent_registers_with_proconnect(live_server_factory, oidc, page, tmp
 
     page.get_by_role("textbox", name="Fonction").fill("Cheffe de projet")
     tick(page, "Logiciels libres")
-    tick(page, "Je certifie être agent public")
-    tick(page, "J’ai pris connaissance de la notice")
     page.get_by_role("button", name="S’inscrire").click()
 
     expect(page.locator("#statut-inscription")).to_contain_text("Confirmée")
