@@ -22,7 +22,7 @@ from ..extensions import limiter
 from ..forms import RegistrationForm, add_error, registration_form
 from ..registrations import api, queries
 from ..registrations.exceptions import InvalidLink, NotEligible, RegistrationError
-from . import event_page, fail_if_broken, load_event_from_slug, site
+from . import event_page, fail_if_broken, form_page, load_event_from_slug, site
 
 bp = Blueprint("public", __name__)
 
@@ -83,6 +83,8 @@ def _registration_limit() -> str:
 @bp.route("/agenda/<slug>/inscription", methods=["GET", "POST"])
 @limiter.limit(_registration_limit, methods=["POST"])
 def register() -> ResponseReturnValue:
+    if form_page.is_plain_request():
+        return form_page.page(g.event, queries.availability(g.event), site().config)
     form = registration_form(g.event)
     refused = ""  # why the service refused a valid form: closed, deadline passed
     not_eligible: NotEligible | None = None
@@ -117,15 +119,8 @@ def register() -> ResponseReturnValue:
 def _form_page(
     form: RegistrationForm, refused: str = "", not_eligible: NotEligible | None = None
 ) -> str:
-    return render_template(
-        "public/register.html",
-        event=g.event,
-        form=form,
-        registration=queries.availability(g.event),
-        refused=refused,
-        not_eligible=not_eligible,
-        submitted=request.method == "POST",
-    )
+    state = queries.availability(g.event)
+    return form_page.render(g.event, state, form, refused, not_eligible)
 
 
 def registration_page(message: str) -> str:
