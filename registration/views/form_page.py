@@ -81,6 +81,9 @@ def page(event: Event, state: Availability, config: SiteConfig) -> str:
         if len(pages) >= MAX_PAGES:  # old versions of the files go too
             pages.clear()
         parts = pages[version] = _render_parts(event, state)
+    # Read as Flask-Login reads it on the page rendered in full: the answer varies with the
+    # Cookie header, and says so (Vary: Cookie).
+    session.get("_user_id")
     if len(parts) == 1:  # closed: no form, so no token (and no session) either
         return parts[0]
     token: str = generate_csrf()

@@ -45,6 +45,7 @@ def test_the_kept_page_is_the_page_rendered_in_full_but_for_its_token(app, clien
     assert form_page.MARK not in again.text
     # Each visitor gets a session holding the token's secret, as from a page rendered in full.
     assert "session=" in again.headers["Set-Cookie"]
+    assert first.headers["Vary"] == again.headers["Vary"] == "Cookie"
 
 
 def test_the_token_of_a_kept_page_is_accepted(app, event):
@@ -93,6 +94,7 @@ def test_a_closed_registration_gives_no_token_and_no_session(app, client, event)
         assert "Inscriptions closes" in response.text
         assert "csrf_token" not in response.text
         assert "Set-Cookie" not in response.headers
+        assert response.headers["Vary"] == "Cookie"  # as on the page rendered in full
 
 
 @pytest.mark.parametrize(
