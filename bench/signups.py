@@ -265,6 +265,47 @@ def load(
     return sum(done), time.perf_counter() - started, timings
 
 
+# --- CPU used, by side ----------------------------------------------------------------------
+# The machine is shared: rates move with the other sessions' load, CPU time per sign-up much
+# less. Read from /proc (Linux), in clock ticks, for the processes alive at each reading.
+
+TICK_MS = 1000 / os.sysconf("SC_CLK_TCK")
+
+
+def _cpu_ticks(pid: str) -> int:
+    with open(f"/proc/{pid}/stat", "rb") as file:
+        fields = file.read().rpartition(b")")[2].split()
+    return int(fields[11]) + int(fields[12])  # utime, stime
+
+
+def cpu_by_side(bind: str, database: str) -> dict[str, dict[str, int]]:
+    """CPU ticks of each process: gunicorn's (its environment names `bind`) and PostgreSQL's
+    backends on `database` (the client's mailbox connections among them)."""
+    sides: dict[str, dict[str, int]] = {"web": {}, "postgres": {}}
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+            if b"gunicorn" in cmdline:
+                if f"GUNICORN_BIND={bind}".encode() in Path(f"/proc/{pid}/environ").read_bytes():
+                    sides["web"][pid] = _cpu_ticks(pid)
+            elif cmdline.startswith(b"postgres: ") and f" {database} ".encode() in cmdline:
+                sides["postgres"][pid] = _cpu_ticks(pid)
+        except OSError:  # gone meanwhile
+            continue
+    return sides
+
+
+def cpu_ms_used(
+    before: dict[str, dict[str, int]], after: dict[str, dict[str, int]]
+) -> dict[str, float]:
+    """Milliseconds of CPU each side used between two readings (a process born meanwhile
+    counts from zero; one that died meanwhile is lost: none should)."""
+    return {
+        side: sum(ticks - before[side].get(pid, 0) for pid, ticks in after[side].items()) * TICK_MS
+        for side in after
+    }
+
+
 # --- The database -------------------------------------------------------------------------
 
 
@@ -351,8 +392,11 @@ def pgbench(url: str, script: str, *options: str) -> tuple[float, float]:
 # --- The benchmark ------------------------------------------------------------------------
 
 
-def run_client(kind: str, base: str, env: dict[str, str]) -> tuple[float, Timings]:
-    """CONCURRENCY agents for SECONDS, after a warm-up: (sign-ups per second, timings)."""
+def run_client(
+    kind: str, base: str, env: dict[str, str]
+) -> tuple[float, Timings, dict[str, float]]:
+    """CONCURRENCY agents for SECONDS, after a warm-up: (sign-ups per second, timings, CPU
+    milliseconds per sign-up by side, the client's own included)."""
     stamp = f"{time.time_ns():x}"
     mailbox = Mailbox(env["DATABASE_URL"])
     try:
@@ -369,12 +413,16 @@ def run_client(kind: str, base: str, env: dict[str, str]) -> tuple[float, Timing
             )
 
         load(agent("w"), WARM_UP, CONCURRENCY)
+        bind, database = urlsplit(base).netloc, urlsplit(env["DATABASE_URL"]).path.lstrip("/")
+        before, client_before = cpu_by_side(bind, database), time.process_time()
         done, elapsed, timings = load(agent("m"), SECONDS, CONCURRENCY)
+        cpu = cpu_ms_used(before, cpu_by_side(bind, database))
+        cpu["client"] = (time.process_time() - client_before) * 1000
     finally:
         mailbox.close()
     if timings.errors:
         print(f"  {len(timings.errors)} erreur(s), dont : {timings.errors[0]}")
-    return done / elapsed, timings
+    return done / elapsed, timings, {side: ms / max(done, 1) for side, ms in cpu.items()}
 
 
 def main() -> None:
@@ -395,10 +443,13 @@ def main() -> None:
         rates: list[float] = []
         p95s: list[float] = []
         steps: dict[str, list[float]] = {}
+        cpus: dict[str, list[float]] = {}
         for _ in range(RUNS):
             reset(POSTGRES_URL, 10_000_000)
             with gunicorn("wsgi:app", env, workers=WORKERS, ready_path="/healthz") as base:
-                rate, timings = run_client("app", base, env)
+                rate, timings, cpu = run_client("app", base, env)
+            for side, ms in cpu.items():
+                cpus.setdefault(side, []).append(ms)
             rates.append(rate)
             p95s.append(percentile(timings.all(), 95) * 1000)
             for step, values in timings.by_step.items():
@@ -417,6 +468,7 @@ def main() -> None:
         peer_env = {**env, "BENCH_PEER_BODY": str(page)}
         with gunicorn("bench.peer:app", peer_env, workers=WORKERS) as base:
             clients = [run_client("peer", base, env)[0] for _ in range(RUNS)]
+        load_average = os.getloadavg()[0]
 
     peer_label = "pgbench, same transaction, -c 20"
     median = sorted(rates)[len(rates) // 2]
@@ -438,6 +490,19 @@ def main() -> None:
     results.add("p95 per request, median run", sorted(p95s)[len(p95s) // 2], "ms")
     for step, values in steps.items():
         results.add(f"  p95 {step}, median run", sorted(values)[len(values) // 2], "ms")
+    notes = {
+        "web": "gunicorn's processes: 5 requests",
+        "postgres": "backends on the bench database (the client's mailbox reads included)",
+        "client": "this process: 5 requests and a mailbox read",
+    }
+    for side, values in cpus.items():
+        results.add(
+            f"CPU per sign-up, {side}, median run",
+            sorted(values)[len(values) // 2],
+            "ms",
+            note=notes[side],
+        )
+    results.add("load average (1 min) at the end", load_average, "", note="other sessions")
     results.add(
         "client alone against bench/peer.py, best",
         max(clients),

@@ -159,10 +159,10 @@ def _operations(env: dict[str, str], app_env: str) -> dict[str, Any]:
             "socket_timeout": redis_timeout,
         },
     }
+    # A pooled connection idle this long is tested before use (db.ping_when_idle).
+    config["DATABASE_PING_AFTER_IDLE"] = float(env.get("DATABASE_PING_AFTER_IDLE", "1"))
     if env.get("DATABASE_URL", "").startswith("postgresql"):
         config["SQLALCHEMY_ENGINE_OPTIONS"] = {
-            # a restarted server leaves dead connections in the pool: test them first
-            "pool_pre_ping": True,
             "connect_args": {"connect_timeout": int(env.get("DATABASE_CONNECT_TIMEOUT", "5"))},
         }
     return config

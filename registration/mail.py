@@ -356,6 +356,8 @@ def _wake_after_commit(connection: DBConnection) -> None:
 
 @sa_event.listens_for(Engine, "rollback")
 def _forget_wake(connection: DBConnection) -> None:
+    if connection.invalidated:  # lost (a server restart): its info went with it
+        return
     connection.info.pop(_QUEUED, None)
     connection.info.pop(_WAKE, None)
 

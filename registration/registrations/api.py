@@ -12,14 +12,17 @@ The rarer paths (registering again, cancelling, the waiting list) keep the ORM.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
+from typing import Any
 
 from flask import current_app
 from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.dml import ReturningInsert
 
 from .. import clock, links, mail
 from ..content import Event
@@ -77,7 +80,33 @@ class Confirmation:
 _EXISTING = select(Registration.id).where(
     Registration.event_id == bindparam("event"), Registration.email == bindparam("address")
 )
-_INSERT = insert(Registration).returning(Registration.id)
+
+
+_ONE_PER_ADDRESS = ["event_id", "email"]  # uq_attendees_event_email
+
+
+@functools.cache
+def _insert_new(dialect: str) -> ReturningInsert[Any]:
+    """The INSERT of a new registration that writes nothing when the address is registered
+    already (no row returned): one round trip for a newcomer, rather than a look-up first.
+    The dialect's module is imported where used: start-up need not pay for it."""
+    if dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+        return (
+            pg_insert(Registration)
+            .on_conflict_do_nothing(index_elements=_ONE_PER_ADDRESS)
+            .returning(Registration.id)
+        )
+    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+    return (
+        sqlite_insert(Registration)
+        .on_conflict_do_nothing(index_elements=_ONE_PER_ADDRESS)
+        .returning(Registration.id)
+    )
+
+
 _HISTORY = insert(StatusChange).returning(StatusChange.id)
 # The registration a confirmation link names, its row locked: two clicks on one link are
 # served one after the other.
@@ -202,11 +231,9 @@ def _register(event: Event, registrant: Registrant, email: str, review: bool) ->
         now = clock.now()
         state = seats.state_for_registration(connection, event)
         rules.check_open(event, state.is_open, now)
-        existing = connection.execute(_EXISTING, {"event": state.id, "address": email}).scalar()
-        if existing is None:
-            _insert(connection, event, state.id, registrant, email, review, now)
-        else:
-            _register_again(session, event, registrant, existing, review, now)
+        if not _insert(connection, event, state.id, registrant, email, review, now):
+            existing = connection.execute(_EXISTING, {"event": state.id, "address": email})
+            _register_again(session, event, registrant, existing.scalar_one(), review, now)
         return Outcome(full=state.seats_left == 0, review=review)
 
 
@@ -218,12 +245,13 @@ def _insert(
     email: str,
     review: bool,
     now: datetime,
-) -> None:
-    """A new registration, its history's first line and its confirmation e-mail."""
+) -> bool:
+    """A new registration, its history's first line and its confirmation e-mail; False, and
+    nothing written, if the address is registered already."""
     public_id = new_public_id()
     status = Status.REVIEW if review else Status.PENDING
     registration_id = connection.execute(
-        _INSERT,
+        _insert_new(connection.dialect.name),
         {
             "public_id": public_id,
             "event_id": event_id,
@@ -240,13 +268,16 @@ def _insert(
             "created_at": now,
             "updated_at": now,
         },
-    ).scalar_one()
+    ).scalar()
+    if registration_id is None:
+        return False
     reason = "demande de vérification reçue" if review else "inscription reçue"
     _history(connection, registration_id, status, reason, now)
     mailed = mail.MailRegistration(
         public_id, registrant.first_name, registrant.last_name, status, "", None
     )
     mail.queue_row(connection, "confirm_address", event, mailed, registration_id, email)
+    return True
 
 
 def _register_again(

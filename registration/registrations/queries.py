@@ -76,21 +76,34 @@ class _Read:
 _CACHE = "inscriptions.availability"
 
 
-def _read_availability(event: Event, now: datetime) -> rules.Availability:
-    waiting = select(func.count()).where(
+# Built once: building and hashing a statement costs more CPU than PostgreSQL takes to run it.
+_AVAILABILITY = select(
+    EventRecord.is_open,
+    EventRecord.public_notice,
+    EventRecord.seats_taken,
+    EventRecord.capacity_override,
+    EventRecord.capacity_overridden,
+    select(func.count())
+    .where(
         Registration.event_id == EventRecord.id,
         Registration.status == Status.WAITLISTED,
         Registration.email_confirmed_at.is_not(None),
     )
-    row = db.session.execute(
-        select(EventRecord, waiting.scalar_subquery()).where(EventRecord.slug == event.slug)
-    ).first()
-    record, waitlisted = row if row is not None else (None, 0)
-    taken = (record.seats_taken + waitlisted) if record is not None else 0
-    seats_left = seats.capacity_in_force(event, record).seats_left(taken)
-    if record is None:
+    .scalar_subquery()
+    .label("waitlisted"),
+).where(EventRecord.slug == bindparam("slug"))
+
+
+def _read_availability(event: Event, now: datetime) -> rules.Availability:
+    row = db.session.connection().execute(_AVAILABILITY, {"slug": event.slug}).first()
+    if row is None:  # no registration yet
+        seats_left = seats.Capacity(event.capacity, set_by_admin=False).seats_left(0)
         return rules.availability(event, True, "", seats_left, now)
-    return rules.availability(event, record.is_open, record.public_notice, seats_left, now)
+    places = row.capacity_override if row.capacity_overridden else event.capacity
+    seats_left = seats.Capacity(places, row.capacity_overridden).seats_left(
+        row.seats_taken + row.waitlisted
+    )
+    return rules.availability(event, row.is_open, row.public_notice, seats_left, now)
 
 
 def accepted_domains(event: Event) -> list[str]:

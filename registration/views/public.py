@@ -24,7 +24,7 @@ from ..models import Status
 from ..registrations import api, queries
 from ..registrations.exceptions import InvalidLink, NotEligible, RegistrationError
 from ..registrations.rules import mailbox
-from . import event_page, fail_if_broken, load_event_from_slug, proconnect, site
+from . import event_page, fail_if_broken, form_page, load_event_from_slug, proconnect, site
 
 bp = Blueprint("public", __name__)
 
@@ -108,6 +108,8 @@ def _no_address() -> bool:
 @limiter.limit(_registration_limit, methods=["POST"])
 @limiter.limit(_address_limit, methods=["POST"], key_func=_address_key, exempt_when=_no_address)
 def register() -> ResponseReturnValue:
+    if form_page.is_plain_request():
+        return form_page.page(g.event, queries.availability(g.event), site().config)
     form = registration_form(g.event)
     identity = proconnect.agent_identity()
     if identity is not None:
@@ -149,15 +151,8 @@ def register() -> ResponseReturnValue:
 def _form_page(
     form: RegistrationForm, refused: str = "", not_eligible: NotEligible | None = None
 ) -> str:
-    return render_template(
-        "public/register.html",
-        event=g.event,
-        form=form,
-        registration=queries.availability(g.event),
-        refused=refused,
-        not_eligible=not_eligible,
-        submitted=request.method == "POST",
-    )
+    state = queries.availability(g.event)
+    return form_page.render(g.event, state, form, refused, not_eligible)
 
 
 def registration_page(message: str) -> str:
