@@ -186,8 +186,6 @@ def form_for(email: str, token: str) -> dict[str, str]:
         "email": email,
         "employer": "DINUM",
         "job_title": "Cheffe de projet",
-        "certify_agent": "y",
-        "accept_privacy": "y",
         "q_departements": "Etalab",
         "website": "",
     }
