@@ -59,6 +59,7 @@ COLUMNS: tuple[ColumnElement[Any], ...] = (
     type_coerce(_attendees.status, String),
     epoch_seconds(_attendees.created_at),
     epoch_seconds(_attendees.email_confirmed_at),
+    epoch_seconds(_attendees.checked_in_at),  # the arrival at the door (check-in)
     _attendees.accessibility_needs,
     cast(_attendees.answers, Text),  # JSON text
 )
@@ -79,6 +80,7 @@ def header(event: Event) -> list[str]:
         "Statut",
         "Inscription le",
         "Adresse confirmée le",
+        "Arrivée",
         "Besoins d’accessibilité",
         *(title for q in event.questions for title in _titles(q)),
     ]
@@ -131,6 +133,7 @@ def rows(event: Event, records: Iterable[Sequence[Any]]) -> Iterator[list[str]]:
         status,
         created_at,
         confirmed_at,
+        checked_in_at,
         accessibility_needs,
         answers,
     ) in records:
@@ -142,6 +145,7 @@ def rows(event: Event, records: Iterable[Sequence[Any]]) -> Iterator[list[str]]:
             STATUS_LABELS[status],
             short_datetime_fr_at(created_at),
             "" if confirmed_at is None else short_datetime_fr_at(confirmed_at),
+            "" if checked_in_at is None else short_datetime_fr_at(checked_in_at),
             "'" + accessibility_needs if accessibility_needs[:1] in first else accessibility_needs,
         )
         if answer_cells is not None:

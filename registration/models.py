@@ -184,6 +184,8 @@ class Registration(Base):
         Index("ix_attendees_event_name", "event_id", "last_name", "first_name", "id"),
         Index("ix_attendees_event_employer", "event_id", "employer", "status"),
         Index("ix_attendees_event_created", "event_id", "created_at"),
+        # The arrivals at the door, counted from the index alone (the dashboard, live).
+        Index("ix_attendees_event_checked_in", "event_id", "checked_in_at"),
         # What `flask registrations expire` looks for: only the unconfirmed registrations
         # still waiting for their address, so its size follows them, not the whole table.
         Index(
@@ -219,6 +221,11 @@ class Registration(Base):
     reminded_at: Mapped[datetime | None]
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
+    # The arrival at the door (check-in): when, and which staff account recorded it.
+    checked_in_at: Mapped[datetime | None]
+    checked_in_by: Mapped[int | None] = mapped_column(
+        BigKey, ForeignKey("users.id", ondelete="SET NULL")
+    )
 
     event: Mapped[EventRecord] = relationship()
     history: Mapped[list[StatusChange]] = relationship(
