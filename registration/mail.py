@@ -42,6 +42,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.pool import Pool
 
 from . import clock, content, links
+from .checkin import codes as checkin_codes
 from .content import Event
 from .dates import PARIS
 from .db import transaction
@@ -336,6 +337,7 @@ def render(kind: str, subject: str, params: dict[str, Any]) -> Rendered:
         "event_url": external_url("public.event", slug=slug),
         "manage_url": external_url("public.manage", slug=slug, token=params["manage_token"]),
         "confirm_url": external_url("public.confirm", slug=slug, token=params["confirm_token"]),
+        **checkin_codes.mail_context(kind, params),  # check-in: the code, where it is due
     }
     with_invite = kind in WITH_INVITE or (
         kind == "review_accepted" and registration.status == Status.CONFIRMED
@@ -436,6 +438,7 @@ def as_email(claim: Claim) -> EmailMessage:
     message.set_content(rendering.body_text)
     if rendering.body_html:
         message.add_alternative(rendering.body_html, subtype="html")
+        checkin_codes.attach_to_email(message, claim.kind, claim.params)  # check-in: the QR
     if rendering.ics:
         message.add_attachment(
             rendering.ics,

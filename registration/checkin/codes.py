@@ -5,8 +5,10 @@ neither the management link nor usable as one (each has its own salt)."""
 from __future__ import annotations
 
 import base64
+import hashlib
 import io
-from typing import Protocol
+from email.message import EmailMessage
+from typing import Any, Protocol
 
 from flask import current_app
 from itsdangerous import BadSignature, URLSafeSerializer
@@ -55,6 +57,52 @@ def read_code(code: str) -> tuple[str, str]:
     if not (isinstance(value, list) and len(value) == 2 and all(isinstance(v, str) for v in value)):
         raise InvalidCode(code)
     return value[0], value[1]
+
+
+# The messages that announce or recall a held seat carry its code (when it is confirmed).
+WITH_CODE = frozenset({"confirmed", "promoted", "reminder", "review_accepted"})
+
+
+def code_in_message(kind: str, params: dict[str, Any] | None) -> str | None:
+    """The code a queued message carries: its registration's, if it was confirmed then."""
+    registration = (params or {}).get("registration") or {}
+    if kind not in WITH_CODE or registration.get("status") != Status.CONFIRMED.value:
+        return None
+    assert params is not None
+    return checkin_code(registration["public_id"], params["event"])
+
+
+def content_id(code: str) -> str:
+    """The Content-ID of the code's image in an e-mail (without its angle brackets)."""
+    return f"code-accueil.{hashlib.sha256(code.encode()).hexdigest()[:20]}@inscriptions"
+
+
+def mail_context(kind: str, params: dict[str, Any] | None) -> dict[str, str]:
+    """What the e-mail templates show of the code: nothing, or the code, its image's
+    Content-ID and the ticket's address."""
+    code = code_in_message(kind, params)
+    if code is None or params is None:
+        return {}
+    from ..mail import external_url
+
+    ticket = external_url("tickets.ticket", slug=params["event"], token=params["manage_token"])
+    return {"checkin_code": code, "checkin_cid": content_id(code), "ticket_url": ticket}
+
+
+def attach_to_email(message: EmailMessage, kind: str, params: dict[str, Any] | None) -> None:
+    """The code's PNG, inline in the HTML part (multipart/related), for `cid:` to show it."""
+    code = code_in_message(kind, params)
+    html = message.get_body(("html",)) if code else None
+    if code is None or html is None:
+        return
+    html.add_related(
+        qr_png(code),
+        maintype="image",
+        subtype="png",
+        cid=f"<{content_id(code)}>",
+        disposition="inline",
+        filename="code-accueil.png",
+    )
 
 
 def _qr(code: str):  # type: ignore[no-untyped-def]
