@@ -50,7 +50,7 @@ def test_the_accueil_page_may_use_the_camera_and_is_never_kept(app, organiser_cl
     assert response.headers["Cache-Control"] == "no-store"
     assert "script-src 'self'" in response.headers["Content-Security-Policy"]
     page = response.get_data(as_text=True)
-    assert "0 arrivée sur 1 inscription confirmée (0 %)" in page
+    assert "0 arrivée sur 1 inscription confirmée (0&nbsp;%)" in page
     assert 'src="/static/checkin.js"' in page
     assert 'data-jsqr-url="/static/jsqr/jsQR.js"' in page
     # Every other page keeps the camera off.
@@ -164,7 +164,7 @@ def test_the_dashboard_shows_the_arrivals_and_their_share(app, organiser_client,
     make_registration(app, event, Status.PENDING)
     organiser_client.post(f"{ACCUEIL}/arrivees", json={"id": people[0].public_id})
     page = organiser_client.get(f"{BASE}/").get_data(as_text=True)
-    assert "1 arrivée sur 3 inscriptions confirmées (33 %)" in page
+    assert "1 arrivée sur 3 inscriptions confirmées (33&nbsp;%)" in page
     assert f'data-arrivals-url="{BASE}/arrivees"' in page
     assert organiser_client.get(f"{BASE}/arrivees").get_json() == {
         "arrived": 1,
