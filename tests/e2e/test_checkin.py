@@ -6,19 +6,18 @@ sent when the network is back; axe-core on the Accueil page and the ticket, at 3
 from __future__ import annotations
 
 import os
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Browser, Page, expect
 
 from registration import links
 from registration.checkin import codes
 
-from ..conftest import ROOT, unavailable
+from ..conftest import ROOT
 from ..factories import PASSWORD, make_registration, make_user, registrations
-from .helpers import AXE, CHROMIUM, CHROMIUM_ARGS, check_accessibility, settle
+from .helpers import CHROMIUM, CHROMIUM_ARGS, check_accessibility, settle
 
 pytestmark = pytest.mark.e2e
 
@@ -58,13 +57,10 @@ def write_qr_video(code: str, path: Path, width: int = 640, height: int = 480) -
 
 
 @pytest.fixture
-def camera_browser(tmp_path: Path) -> Iterator[tuple[Browser, Path]]:
+def camera_browser(browser: Browser, tmp_path: Path) -> Iterator[tuple[Browser, Path]]:
     """Chromium whose camera plays tmp_path/camera.y4m (written by the test before it opens
-    the camera) and that grants the camera without asking."""
-    if not shutil.which(CHROMIUM) and not Path(CHROMIUM).exists():
-        unavailable(f"chromium not found at {CHROMIUM} (Debian: apt-get install chromium)")
-    if not AXE.exists():
-        unavailable(f"axe-core not installed at {AXE} (npm install)")
+    the camera) and that grants the camera without asking: a second chromium, launched by
+    the session's Playwright (one Playwright per process)."""
     video = tmp_path / "camera.y4m"
     args = [
         *CHROMIUM_ARGS,
@@ -72,10 +68,9 @@ def camera_browser(tmp_path: Path) -> Iterator[tuple[Browser, Path]]:
         "--use-fake-ui-for-media-stream",
         f"--use-file-for-fake-video-capture={video}",
     ]
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=args)
-        yield browser, video
-        browser.close()
+    camera = browser.browser_type.launch(executable_path=CHROMIUM, args=args)
+    yield camera, video
+    camera.close()
 
 
 def sign_in(page: Page, url: str) -> None:

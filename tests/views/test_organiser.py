@@ -216,11 +216,12 @@ def test_csv_export_opens_in_french_excel(registered, organiser_client):
     assert body.startswith(b"\xef\xbb\xbf") and b"\r\n" in body
     header, *data = rows
     assert header[:6] == ["Nom", "Prénom", "Adresse e-mail", "Administration", "Fonction", "Statut"]
-    assert "Sujets : Gouvernance" in header and len(header) == 9 + 5
+    assert "Sujets : Gouvernance" in header and len(header) == 10 + 5
     by_email = {row[2]: dict(zip(header, row, strict=True)) for row in data}
     camille = by_email["camille.durand@numerique.gouv.fr"]
     assert camille["Statut"] == "Confirmée"
     assert camille["Inscription le"] == "20/05/2023 10:00"  # Paris time, not UTC
+    assert camille["Arrivée"] == ""  # not arrived at the door (yet)
     assert camille["Atelier du matin"] == "Logiciels libres"
     assert camille["Sujets : Gouvernance"] == "oui" and camille["Sujets : Financement"] == ""
     malin = by_email["malin@numerique.gouv.fr"]
