@@ -7,7 +7,8 @@ Create Date: 2026-12-01 13:30:00
 - `checked_in_at` (timestamp): the arrival, set once by a guarded UPDATE (two doors scanning
   the same code record one arrival); cleared by an undo.
 - `checked_in_by`: the staff account that recorded it (SET NULL if the account goes).
-- `ix_attendees_event_checked_in`: the dashboard counts the arrivals from the index alone.
+- `ix_attendees_event_checked_in`: the dashboard counts the arrivals from the index alone;
+  partial (only the rows checked in), so a sign-up writes nothing to it.
 """
 from alembic import op
 import sqlalchemy as sa
@@ -20,6 +21,7 @@ branch_labels = None
 depends_on = None
 
 BIG_KEY = sa.BigInteger().with_variant(sa.Integer(), 'sqlite')
+CHECKED_IN = sa.text("checked_in_at IS NOT NULL")
 
 
 def upgrade():
@@ -30,9 +32,8 @@ def upgrade():
             'fk_attendees_checked_in_by_users', 'users', ['checked_in_by'], ['id'],
             ondelete='SET NULL',
         )
-    op.create_index(
-        'ix_attendees_event_checked_in', 'attendees', ['event_id', 'checked_in_at']
-    )
+    op.create_index('ix_attendees_event_checked_in', 'attendees', ['event_id'],
+                    postgresql_where=CHECKED_IN, sqlite_where=CHECKED_IN)
 
 
 def downgrade():
