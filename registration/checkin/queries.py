@@ -100,8 +100,9 @@ class Arrivals:
 
     @property
     def share(self) -> int:
-        """Percentage of the confirmed registrations that have arrived, rounded down."""
-        return 100 * self.arrived // self.confirmed if self.confirmed else 0
+        """Percentage of the confirmed registrations that have arrived, rounded down (at
+        most 100: someone who arrived and cancelled afterwards still counts as arrived)."""
+        return min(100, 100 * self.arrived // self.confirmed) if self.confirmed else 0
 
     def as_json(self) -> dict[str, int]:
         return {"arrived": self.arrived, "confirmed": self.confirmed, "share": self.share}

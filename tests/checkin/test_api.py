@@ -8,7 +8,7 @@ import pytest
 import sqlalchemy as sa
 
 from registration import clock, links
-from registration.checkin import api, codes
+from registration.checkin import api, codes, queries
 from registration.extensions import db
 from registration.models import AuditEntry, Registration, Status
 
@@ -242,3 +242,20 @@ def test_undo_of_another_events_registration_does_nothing(app, event, plain_even
         with pytest.raises(api.NothingToUndo):
             api.undo(event, elsewhere.public_id, orga)
     assert registrations(app)[0].checked_in_at is not None
+
+
+# --- Arrivals -----------------------------------------------------------------------------------
+
+
+def test_arrivals_count_against_the_confirmed_registrations(app, event, plain_event, orga):
+    here, _, there = (make_registration(app, event) for _ in range(3))
+    make_registration(app, event, Status.PENDING)
+    elsewhere = make_registration(app, plain_event)
+    with app.test_request_context():
+        for registration in (here, there):
+            api.check_in(event, registration.public_id, orga)
+        api.check_in(plain_event, elsewhere.public_id, orga)
+        assert queries.arrivals(event) == queries.Arrivals(arrived=2, confirmed=3)
+        assert queries.arrivals(event).share == 66
+    assert queries.Arrivals(arrived=3, confirmed=2).share == 100
+    assert queries.Arrivals(arrived=0, confirmed=0).share == 0
