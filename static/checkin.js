@@ -8,6 +8,7 @@
   const QUIET_MS = 2000; // the same code, unseen this long, is a new scan
   const FLUSH_EVERY_MS = 10000;
   const ARRIVALS_EVERY_MS = 15000;
+  const REQUEST_TIMEOUT_MS = 8000;
 
   function plural(n, word) {
     return `${n} ${word}${n > 1 ? "s" : ""}`;
@@ -119,17 +120,26 @@
     return [data.title, data.name, data.message].filter(Boolean).join(" – ");
   }
 
+  // A weak connection may hang rather than fail: past this, the scan is kept and sent later.
   async function post(url, body) {
-    const response = await fetch(url, {
-      method: "POST",
-      headers: {
-        "Content-Type": "application/json",
-        Accept: "application/json",
-        "X-CSRFToken": csrf,
-      },
-      credentials: "same-origin",
-      body: JSON.stringify(body),
-    });
+    const controller = new AbortController();
+    const timeout = setTimeout(() => controller.abort(), REQUEST_TIMEOUT_MS);
+    let response;
+    try {
+      response = await fetch(url, {
+        method: "POST",
+        headers: {
+          "Content-Type": "application/json",
+          Accept: "application/json",
+          "X-CSRFToken": csrf,
+        },
+        credentials: "same-origin",
+        body: JSON.stringify(body),
+        signal: controller.signal,
+      });
+    } finally {
+      clearTimeout(timeout);
+    }
     let data = null;
     try {
       data = await response.json();
@@ -346,6 +356,7 @@
       return;
     }
     cameraState.textContent = "Ouverture de la caméra…";
+    cameraButton.disabled = true;
     try {
       stream = await navigator.mediaDevices.getUserMedia({
         video: { facingMode: "environment" },
@@ -356,6 +367,8 @@
       cameraState.textContent =
         "Caméra indisponible ou refusée : autorisez-la dans le navigateur, ou utilisez la recherche par nom.";
       return;
+    } finally {
+      cameraButton.disabled = false;
     }
     video.srcObject = stream;
     video.hidden = false;
