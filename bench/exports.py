@@ -47,7 +47,7 @@ COLUMNS = (
 # What the peers read: the export's columns, raw, in the export's order.
 RAW = (
     "SELECT last_name, first_name, email, employer, job_title, status, created_at, "
-    "email_confirmed_at, accessibility_needs, answers FROM attendees "
+    "email_confirmed_at, checked_in_at, accessibility_needs, answers FROM attendees "
     "WHERE event_id = {event_id} ORDER BY last_name, first_name, id"
 )
 

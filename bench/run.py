@@ -22,7 +22,7 @@ import sqlalchemy as sa
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-BENCHES = ["startup", "page", "signups", "burst", "exports", "dashboard", "outages"]
+BENCHES = ["startup", "page", "signups", "burst", "exports", "dashboard", "checkin", "outages"]
 DEFAULT_POSTGRES = "postgresql+psycopg://postgres@127.0.0.1:5432/inscriptions_bench"
 
 

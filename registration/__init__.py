@@ -152,6 +152,9 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(dsfr)
     for blueprint in (health.bp, auth.bp, organiser.bp, admin.bp, proconnect.bp, public.bp):
         app.register_blueprint(blueprint)
+    from .views import checkin  # check-in at the door: the Accueil page, the ticket
+
+    checkin.init_app(app)
 
 
 def _site_config(app: Flask) -> content.SiteConfig:

@@ -71,6 +71,7 @@ def load(
         "PUBLIC_BASE_URL": env.get("PUBLIC_BASE_URL", "http://127.0.0.1:5000"),
         "TRUSTED_PROXIES": int(env.get("TRUSTED_PROXIES", "0")),
         "DSFR_DIST": env.get("DSFR_DIST", str(ROOT / "node_modules/@gouvfr/dsfr/dist")),
+        "JSQR_DIST": env.get("JSQR_DIST", str(ROOT / "node_modules/jsqr/dist")),
         # Registration
         "PENDING_HOLD_HOURS": int(env.get("PENDING_HOLD_HOURS", "24")),
         # per IP address: loose, a ministry's agents may all come through one proxy

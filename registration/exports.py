@@ -60,6 +60,7 @@ COLUMNS: tuple[ColumnElement[Any], ...] = (
     epoch_seconds(_attendees.created_at),
     epoch_seconds(_attendees.email_confirmed_at),
     _attendees.via_proconnect,
+    epoch_seconds(_attendees.checked_in_at),  # the arrival at the door (check-in)
     _attendees.accessibility_needs,
     cast(_attendees.answers, Text),  # JSON text
 )
@@ -81,6 +82,7 @@ def header(event: Event) -> list[str]:
         "Inscription le",
         "Adresse confirmée le",
         "ProConnect",
+        "Arrivée",
         "Besoins d’accessibilité",
         *(title for q in event.questions for title in _titles(q)),
     ]
@@ -134,6 +136,7 @@ def rows(event: Event, records: Iterable[Sequence[Any]]) -> Iterator[list[str]]:
         created_at,
         confirmed_at,
         via_proconnect,
+        checked_in_at,
         accessibility_needs,
         answers,
     ) in records:
@@ -146,6 +149,7 @@ def rows(event: Event, records: Iterable[Sequence[Any]]) -> Iterator[list[str]]:
             short_datetime_fr_at(created_at),
             "" if confirmed_at is None else short_datetime_fr_at(confirmed_at),
             "oui" if via_proconnect else "",
+            "" if checked_in_at is None else short_datetime_fr_at(checked_in_at),
             "'" + accessibility_needs if accessibility_needs[:1] in first else accessibility_needs,
         )
         if answer_cells is not None:

@@ -42,6 +42,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.pool import Pool
 
 from . import clock, content, links
+from .checkin import codes as checkin_codes
 from .content import Event
 from .dates import PARIS
 from .db import transaction
@@ -416,6 +417,7 @@ def render(kind: str, subject: str, params: dict[str, Any]) -> Rendered:
         if registration.status in ACTIVE
         else None,
         "confirm_url": external_url("public.confirm", slug=slug, token=params["confirm_token"]),
+        **checkin_codes.mail_context(kind, params),  # check-in: the code, where it is due
     }
     ics = _calendar_part(kind, event, registration, params.get("calendar"))
     context["with_calendar"] = ics is not None
@@ -535,6 +537,7 @@ def as_email(claim: Claim) -> EmailMessage:
     message.set_content(rendering.body_text)
     if rendering.body_html:
         message.add_alternative(rendering.body_html, subtype="html")
+        checkin_codes.attach_to_email(message, claim.kind, claim.params)  # check-in: the QR
     if rendering.ics:
         method = calendar_method(rendering.ics)
         message.add_attachment(

@@ -112,6 +112,9 @@ AWAITING_EXPIRY = text(
     " AND status IN ('pending', 'waitlisted', 'review')"
 )
 
+# The rows of the arrivals' index: those checked in at the door.
+CHECKED_IN = text("checked_in_at IS NOT NULL")
+
 
 def _str_enum(enum_class: type[enum.StrEnum], name: str) -> Enum:
     """Stored as VARCHAR with a CHECK constraint: portable, and no ALTER TYPE to add a value."""
@@ -198,6 +201,14 @@ class Registration(Base):
         Index("ix_attendees_event_answers", "event_id", "answers", "status").ddl_if(
             dialect="sqlite"
         ),
+        # The arrivals at the door, counted from the index alone (the dashboard, live).
+        # Partial: a new registration (not arrived) costs the sign-up no index write.
+        Index(
+            "ix_attendees_event_checked_in",
+            "event_id",
+            postgresql_where=CHECKED_IN,
+            sqlite_where=CHECKED_IN,
+        ),
         # What `flask registrations expire` looks for: only the unconfirmed registrations
         # still waiting for their address, so its size follows them, not the whole table.
         Index(
@@ -235,6 +246,11 @@ class Registration(Base):
     reminded_at: Mapped[datetime | None]
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
+    # The arrival at the door (check-in): when, and which staff account recorded it.
+    checked_in_at: Mapped[datetime | None]
+    checked_in_by: Mapped[int | None] = mapped_column(
+        BigKey, ForeignKey("users.id", ondelete="SET NULL")
+    )
 
     event: Mapped[EventRecord] = relationship()
     history: Mapped[list[StatusChange]] = relationship(

@@ -38,10 +38,12 @@ BASE_HEADER = [
     "Inscription le",
     "Adresse confirmée le",
     "ProConnect",
+    "Arrivée",
     "Besoins d’accessibilité",
 ]
 CREATED = datetime(2023, 5, 20, 8, 0, tzinfo=UTC)  # 10:00 in Paris
 CONFIRMED = datetime(2023, 5, 20, 22, 30, tzinfo=UTC)  # 00:30 the next day in Paris
+ARRIVED = datetime(2023, 6, 15, 7, 3, tzinfo=UTC)  # 09:03 in Paris
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 SLUG = "atelier-des-communs"
 
@@ -58,11 +60,12 @@ def record(**fields: Any) -> tuple[Any, ...]:
         "created_at": CREATED,
         "email_confirmed_at": CONFIRMED,
         "via_proconnect": False,
+        "checked_in_at": None,
         "accessibility_needs": "",
         "answers": {},
     }
     values.update(fields)
-    confirmed = values["email_confirmed_at"]
+    confirmed, arrived = values["email_confirmed_at"], values["checked_in_at"]
     return (
         values["last_name"],
         values["first_name"],
@@ -73,6 +76,7 @@ def record(**fields: Any) -> tuple[Any, ...]:
         int(values["created_at"].timestamp()),
         int(confirmed.timestamp()) if confirmed is not None else None,
         values["via_proconnect"],
+        int(arrived.timestamp()) if arrived is not None else None,
         values["accessibility_needs"],
         json.dumps(values["answers"]),
     )
@@ -102,7 +106,10 @@ def test_a_row_has_a_cell_per_column(event):
         "sujets": ["Gouvernance", "Communauté"],
         "regime": "végétarien",
     }
-    [row] = exports.rows(event, [record(answers=answers, accessibility_needs="Boucle magnétique")])
+    [row] = exports.rows(
+        event,
+        [record(answers=answers, accessibility_needs="Boucle magnétique", checked_in_at=ARRIVED)],
+    )
     assert row == [
         "Durand",
         "Camille",
@@ -113,6 +120,7 @@ def test_a_row_has_a_cell_per_column(event):
         "20/05/2023 10:00",  # Paris time, not UTC
         "21/05/2023 00:30",
         "",
+        "15/06/2023 09:03",  # the arrival at the door
         "Boucle magnétique",
         "Logiciels libres",
         "oui",
@@ -127,14 +135,14 @@ def test_unanswered_questions_leave_their_cells_empty(event):
     [row] = exports.rows(
         event, [record(status=Status.PENDING, email_confirmed_at=None, answers={"sujets": []})]
     )
-    assert row[5:] == ["En attente de confirmation", "20/05/2023 10:00", "", "", "", *[""] * 5]
+    assert row[5:] == ["En attente de confirmation", "20/05/2023 10:00", "", "", "", "", *[""] * 5]
 
 
 def test_answers_of_null_or_of_unknown_questions_leave_the_cells_empty(event):
     [null, unknown] = exports.rows(
         event, [record(answers=None), record(answers={"ancienne": "réponse", "sujets": None})]
     )
-    assert null[10:] == unknown[10:] == [""] * 5
+    assert null[11:] == unknown[11:] == [""] * 5
 
 
 def test_a_row_of_an_event_without_questions(plain_event):
@@ -186,7 +194,7 @@ def test_repeated_answers_are_decoded_once_and_stay_right(event):
     same = {"atelier": "Logiciels libres", "sujets": ["Gouvernance"]}
     other = {"atelier": "Accessibilité", "sujets": ["Communauté"]}
     rows = list(exports.rows(event, [record(answers=same), record(answers=other)] * 3))
-    assert [row[10:] for row in rows] == [
+    assert [row[11:] for row in rows] == [
         ["Logiciels libres", "oui", "", "", ""],
         ["Accessibilité", "", "", "oui", ""],
     ] * 3
@@ -232,7 +240,7 @@ def test_csv_for_french_excel_has_a_bom_semicolons_and_crlf(event):
     assert text.endswith("\r\n")
     parsed = list(csv.reader(io.StringIO(text.removeprefix("\ufeff"), newline=""), delimiter=";"))
     assert parsed == [exports.header(event), *exports.rows(event, people())]
-    assert parsed[2][9] == "ligne 1\nligne 2"
+    assert parsed[2][10] == "ligne 1\nligne 2"
 
 
 def test_csv_rfc4180_has_commas_and_no_bom(event):
@@ -353,6 +361,7 @@ def old_rows(event: Event, registrations: Iterable[Registration]) -> Iterator[li
                 _old_date(a.created_at),
                 _old_date(a.email_confirmed_at) if a.email_confirmed_at else "",
                 "oui" if a.via_proconnect else "",
+                _old_date(a.checked_in_at) if a.checked_in_at else "",
                 a.accessibility_needs,
                 *(cell for q in event.questions for cell in _old_cells(q, answers.get(q.id))),
             )
@@ -452,6 +461,8 @@ def awkward(app, event, plain_event):
             answers=answers,
             created_at=moments[i % len(moments)],
             via_proconnect=status is Status.CONFIRMED and i % 2 == 0,
+            # arrived at the door: the first, and the last confirmed one
+            checked_in_at=ARRIVED if i in (0, 8) else None,
         )
     make_registration(app, plain_event, last_name="Durand")  # another event's: never exported
     return app
@@ -613,7 +624,7 @@ def test_the_export_reads_rows_in_batches(app, plain_event):
 
 def test_the_export_builds_no_orm_object(app, plain_event):
     """Plain tuples, read without type conversion: no Registration is built."""
-    make_registration(app, plain_event)
+    make_registration(app, plain_event, checked_in_at=ARRIVED)
     built: list[object] = []
 
     def loaded(target, context):
@@ -626,4 +637,4 @@ def test_the_export_builds_no_orm_object(app, plain_event):
         finally:
             sa.event.remove(Registration, "load", loaded)
     assert built == []
-    assert [type(value) for value in row] == [str] * 6 + [int, int, bool, str, str]
+    assert [type(value) for value in row] == [str] * 6 + [int, int, bool, int, str, str]

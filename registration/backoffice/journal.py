@@ -123,6 +123,8 @@ _ACTIONS: dict[str, Callable[[str], tuple[str, str]]] = {
     "user-mot-de-passe": _with_subject("Mot de passe changé"),
     "retry-message": _message,
     "purge": _fixed("Inscriptions supprimées (durée de conservation)"),
+    "checkin": _with_subject("Arrivée enregistrée"),
+    "checkin-undo": _with_subject("Arrivée annulée"),
 }
 
 

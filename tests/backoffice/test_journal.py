@@ -38,6 +38,12 @@ def line(action: str, details: str = "", slug: str = WITH_QUESTIONS) -> journal.
         ),
         ("reopen", "", ("Inscriptions rouvertes", "")),
         ("capacity", "300 → 250", ("Capacité : 300 → 250", "")),
+        (
+            "checkin",
+            "Camille Durand (camille.durand@numerique.gouv.fr)",
+            ("Arrivée enregistrée : Camille Durand (camille.durand@numerique.gouv.fr)", ""),
+        ),
+        ("checkin-undo", "Camille Durand", ("Arrivée annulée : Camille Durand", "")),
         ("capacity", "illimitées → 40", ("Capacité : illimitées → 40", "")),
         (
             "capacity",

@@ -302,6 +302,7 @@ def test_csv_export_opens_in_french_excel(registered, organiser_client):
     camille = by_email["camille.durand@numerique.gouv.fr"]
     assert camille["Statut"] == "Confirmée"
     assert camille["Inscription le"] == "20/05/2023 10:00"  # Paris time, not UTC
+    assert camille["Arrivée"] == ""  # not arrived at the door (yet)
     assert camille["Atelier du matin"] == "Logiciels libres"
     assert camille["Sujets : Gouvernance"] == "oui" and camille["Sujets : Financement"] == ""
     malin = by_email["malin@numerique.gouv.fr"]

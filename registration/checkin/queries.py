@@ -1,0 +1,126 @@
+"""Reads for the Accueil page and the dashboard: a registration at the door, the search by
+name, the arrivals counted from the (event, checked_in_at) index."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import ScalarSelect, func, select
+from sqlalchemy.orm import Session
+
+from ..backoffice import queries as backoffice
+from ..content import Event
+from ..extensions import db
+from ..models import EventRecord, Registration, Status, User, overdue
+
+SEARCH_LIMIT = 20
+# What the door needs to know of a registration; `checked_in_by` as the account's e-mail.
+AT_THE_DOOR = (
+    Registration.public_id,
+    Registration.first_name,
+    Registration.last_name,
+    Registration.employer,
+    Registration.status,
+    Registration.email_confirmed_at,
+    Registration.expires_at,
+    Registration.checked_in_at,
+    User.email.label("checked_in_by"),
+)
+
+
+@dataclass(frozen=True)
+class AtTheDoor:
+    """A registration as the Accueil page shows it."""
+
+    public_id: str
+    first_name: str
+    last_name: str
+    employer: str
+    status: Status
+    email_confirmed_at: datetime | None
+    expires_at: datetime | None
+    checked_in_at: datetime | None
+    checked_in_by: str | None
+
+    @classmethod
+    def of(cls, row: Any) -> AtTheDoor:
+        return cls(**row._asdict())
+
+    @property
+    def full_name(self) -> str:
+        return f"{self.first_name} {self.last_name}"
+
+    def status_at(self, now: datetime) -> Status:
+        expired = overdue(self.status, self.email_confirmed_at, self.expires_at, now)
+        return Status.EXPIRED if expired else self.status
+
+
+def event_id_of(slug: str) -> ScalarSelect[int]:
+    """The event's row id, as a subquery."""
+    return select(EventRecord.id).where(EventRecord.slug == slug).scalar_subquery()
+
+
+def at_the_door(session: Session, event: Event, public_id: str) -> AtTheDoor | None:
+    """The registration of this event with this public id, as the door sees it."""
+    row = session.execute(
+        select(*AT_THE_DOOR)
+        .outerjoin(User, User.id == Registration.checked_in_by)
+        .where(
+            Registration.event_id == event_id_of(event.slug), Registration.public_id == public_id
+        )
+    ).first()
+    return AtTheDoor.of(row) if row is not None else None
+
+
+def search(event: Event, text: str) -> list[AtTheDoor]:
+    """Registrations whose name, address or administration contains `text`, by name: for
+    whoever comes without their code."""
+    filters = backoffice.Filters.from_args({"q": text})
+    if not filters.search:
+        return []
+    matching = backoffice.search(event, filters).subquery()
+    rows = db.session.execute(
+        select(*AT_THE_DOOR)
+        .join(matching, matching.c.id == Registration.id)
+        .outerjoin(User, User.id == Registration.checked_in_by)
+        .order_by(Registration.last_name, Registration.first_name, Registration.id)
+        .limit(SEARCH_LIMIT)
+    )
+    return [AtTheDoor.of(row) for row in rows]
+
+
+@dataclass(frozen=True)
+class Arrivals:
+    """Who has arrived, against the confirmed registrations."""
+
+    arrived: int
+    confirmed: int
+
+    @property
+    def share(self) -> int:
+        """Percentage of the confirmed registrations that have arrived, rounded down (at
+        most 100: someone who arrived and cancelled afterwards still counts as arrived)."""
+        return min(100, 100 * self.arrived // self.confirmed) if self.confirmed else 0
+
+    def as_json(self) -> dict[str, int]:
+        return {"arrived": self.arrived, "confirmed": self.confirmed, "share": self.share}
+
+
+def arrivals(event: Event) -> Arrivals:
+    """Both counted from indexes: (event, checked_in_at) and (event, status)."""
+    attendees = Registration.__table__.c
+    event_id = event_id_of(event.slug)
+    arrived = (
+        select(func.count())
+        .where(attendees.event_id == event_id, attendees.checked_in_at.is_not(None))
+        .scalar_subquery()
+    )
+    confirmed = (
+        select(func.count())
+        .where(attendees.event_id == event_id, attendees.status == Status.CONFIRMED)
+        .scalar_subquery()
+    )
+    row = db.session.execute(select(arrived, confirmed)).one()
+    return Arrivals(arrived=row[0], confirmed=row[1])

@@ -1,0 +1,193 @@
+"""Check-in at the door in chromium: a real QR code scanned through a fake camera (a video of
+the code that the test writes), the second scan, the undo, a check-in kept while offline and
+sent when the network is back; axe-core on the Accueil page and the ticket, at 375 and
+1,280 px."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Browser, Page, expect
+
+from registration import links
+from registration.checkin import codes
+
+from ..conftest import ROOT
+from ..factories import PASSWORD, make_registration, make_user, registrations
+from .helpers import CHROMIUM, CHROMIUM_ARGS, check_accessibility, settle
+
+pytestmark = pytest.mark.e2e
+
+ORGA = "orga@numerique.gouv.fr"
+SLUG = "atelier-des-communs"
+PHONE = {"width": 375, "height": 812}
+DESKTOP = {"width": 1280, "height": 900}
+# The README's screenshot, written again with UPDATE_SCREENSHOTS=1.
+SCREENSHOT = ROOT / "docs" / "screenshots" / "accueil-telephone.png"
+LONG = 30_000  # ms: the camera opens, the decoder loads, a frame is read (a loaded machine)
+
+
+def write_qr_video(code: str, path: Path, width: int = 640, height: int = 480) -> None:
+    """A Y4M video (what chromium's fake camera plays, in a loop): the QR code for 1.5 s,
+    then 3 s of white, so that the code comes back as a second scan. Y plane from the QR's
+    modules, U and V at 128 (grey)."""
+    import segno
+
+    matrix = [list(row) for row in segno.make_qr(code, error="m").matrix_iter(border=4)]
+    scale = int(min(width, height) * 0.85) // len(matrix)
+    size = scale * len(matrix)
+    left, top = (width - size) // 2, (height - size) // 2
+    luma = bytearray(b"\xff" * (width * height))
+    for r, row in enumerate(matrix):
+        line = bytes(0 if dark else 255 for dark in row for _ in range(scale))
+        for dy in range(scale):
+            start = (top + r * scale + dy) * width + left
+            luma[start : start + size] = line
+    chroma = b"\x80" * ((width // 2) * (height // 2) * 2)
+    white = b"\xff" * (width * height)
+    with path.open("wb") as video:
+        video.write(f"YUV4MPEG2 W{width} H{height} F10:1 Ip A1:1 C420jpeg\n".encode())
+        for _ in range(15):
+            video.write(b"FRAME\n" + bytes(luma) + chroma)
+        for _ in range(30):
+            video.write(b"FRAME\n" + white + chroma)
+
+
+@pytest.fixture
+def camera_browser(browser: Browser, tmp_path: Path) -> Iterator[tuple[Browser, Path]]:
+    """Chromium whose camera plays tmp_path/camera.y4m (written by the test before it opens
+    the camera) and that grants the camera without asking: a second chromium, launched by
+    the session's Playwright (one Playwright per process)."""
+    video = tmp_path / "camera.y4m"
+    args = [
+        *CHROMIUM_ARGS,
+        "--use-fake-device-for-media-stream",
+        "--use-fake-ui-for-media-stream",
+        f"--use-file-for-fake-video-capture={video}",
+    ]
+    camera = browser.browser_type.launch(executable_path=CHROMIUM, args=args)
+    yield camera, video
+    camera.close()
+
+
+def sign_in(page: Page, url: str) -> None:
+    page.goto(f"{url}/connexion")
+    page.get_by_label("Adresse e-mail").fill(ORGA)
+    page.get_by_label("Mot de passe").fill(PASSWORD)
+    page.get_by_role("button", name="Se connecter").click()
+    expect(page.locator("h1")).to_have_text("Espace organisateur")
+
+
+def arrived(app, email: str) -> bool:
+    [row] = [r for r in registrations(app) if r.email == email]
+    return row.checked_in_at is not None
+
+
+def test_the_door_scans_a_code_with_the_camera_and_keeps_scans_while_offline(
+    live_server_factory, camera_browser, event, tmp_path
+):
+    browser, video = camera_browser
+    server = live_server_factory()
+    make_user(server.app, ORGA)
+    camille = make_registration(
+        server.app, event, email="camille@numerique.gouv.fr", first_name="Camille"
+    )
+    make_registration(
+        server.app, event, email="zoe@numerique.gouv.fr", first_name="Zoé", last_name="Martin"
+    )
+    with server.app.app_context():
+        write_qr_video(codes.checkin_code(camille.public_id, SLUG), video)
+
+    context = browser.new_context(
+        locale="fr-FR", timezone_id="Europe/Paris", viewport=PHONE, device_scale_factor=2
+    )
+    context.grant_permissions(["camera"], origin=server.url)
+    page = context.new_page()
+    page.set_default_timeout(10_000)
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    try:
+        sign_in(page, server.url)
+        page.goto(f"{server.url}/organisation/{SLUG}/accueil")
+        expect(page.locator("#arrivees")).to_have_text(
+            "0 arrivée sur 2 inscriptions confirmées (0\u00a0%)"
+        )
+        check_accessibility(page, tmp_path, "accueil-375")
+
+        # The camera reads the code: green, then the same code again: « déjà enregistré ».
+        page.get_by_role("button", name="Activer la caméra").click()
+        title = page.locator("#resultat-titre")
+        expect(title).to_have_text("Bienvenue", timeout=LONG)
+        expect(page.locator("#resultat")).to_have_class("app-result app-result--ok")
+        expect(page.locator("#resultat-nom")).to_have_text("Camille Durand")
+        expect(page.locator("#resultat-conseil")).to_have_text("Laissez entrer la personne.")
+        expect(page.locator("#arrivees")).to_have_text(
+            "1 arrivée sur 2 inscriptions confirmées (50\u00a0%)"
+        )
+        assert arrived(server.app, "camille@numerique.gouv.fr")
+        if os.environ.get("UPDATE_SCREENSHOTS") == "1":
+            SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
+            page.screenshot(path=str(SCREENSHOT))
+        check_accessibility(page, tmp_path, "accueil-vert-375")
+
+        expect(title).to_have_text("Déjà enregistré", timeout=LONG)
+        expect(page.locator("#resultat")).to_have_class("app-result app-result--stop")
+        expect(page.locator("#resultat-message")).to_have_text(
+            f"Déjà enregistré à 10h00 par {ORGA}."
+        )
+        page.get_by_role("button", name="Arrêter la caméra").click()
+        check_accessibility(page, tmp_path, "accueil-rouge-375")
+
+        # A mistake at the door: undone.
+        page.get_by_role("button", name="Annuler cette arrivée").click()
+        expect(title).to_have_text("Arrivée annulée")
+        expect(page.locator("#arrivees")).to_have_text(
+            "0 arrivée sur 2 inscriptions confirmées (0\u00a0%)"
+        )
+        assert not arrived(server.app, "camille@numerique.gouv.fr")
+
+        # Without a code, by name; the network drops before the button is pressed.
+        page.get_by_label("Nom, prénom, adresse e-mail ou administration").fill("martin")
+        page.get_by_role("button", name="Rechercher").click()
+        expect(page.locator("#resultats")).to_contain_text("Zoé Martin – DINUM – Confirmée")
+        context.set_offline(True)
+        page.get_by_role("button", name="Enregistrer l’arrivée de Zoé Martin").click()
+        expect(title).to_have_text("Passage gardé sur ce téléphone")
+        expect(page.locator("#en-attente")).to_have_text(
+            "1 passage en attente d’envoi : il partira dès le retour de la connexion."
+        )
+        assert not arrived(server.app, "zoe@numerique.gouv.fr")
+        check_accessibility(page, tmp_path, "accueil-hors-ligne-375")
+
+        context.set_offline(False)
+        expect(page.locator("#en-attente")).to_have_text("Aucun passage en attente d’envoi.")
+        expect(page.locator("#historique li").first).to_have_text(
+            "Envoyé après la coupure : Bienvenue – Zoé Martin – Arrivée enregistrée à 10h00."
+        )
+        assert arrived(server.app, "zoe@numerique.gouv.fr")
+
+        page.set_viewport_size(DESKTOP)
+        check_accessibility(page, tmp_path, "accueil-1280")
+        settle(page)
+    finally:
+        context.close()
+    assert not errors, f"JavaScript errors in the page: {errors}"
+
+
+@pytest.mark.parametrize("viewport", [PHONE, DESKTOP], ids=["375", "1280"])
+def test_the_ticket_page_is_accessible(live_server, page, event, tmp_path, viewport):
+    registration = make_registration(live_server.app, event, first_name="Camille")
+    with live_server.app.app_context():
+        token = links.manage_token(registration)
+    page.set_viewport_size(viewport)
+    page.goto(f"{live_server.url}/agenda/{SLUG}/mon-inscription/{token}")
+    expect(page.locator("#code-accueil")).to_be_visible()
+    check_accessibility(page, tmp_path, f"mon-inscription-{viewport['width']}")
+    page.get_by_role("link", name="Afficher le billet à imprimer").click()
+    expect(page.locator("#billet")).to_contain_text("Camille Durand")
+    expect(page.get_by_role("img", name="QR code d’accueil de Camille Durand")).to_be_visible()
+    check_accessibility(page, tmp_path, f"billet-{viewport['width']}")
+    settle(page)
