@@ -49,7 +49,7 @@ def test_organiser_downloads_the_filtered_xlsx_and_csv(live_server, page, tmp_pa
     rows = list(sheet.iter_rows(values_only=True))
     assert rows[0][:2] == ("Nom", "Prénom") and len(rows) == 2
     assert rows[1][:2] == ("Abadie; née Martin", "'=Zoé")
-    assert rows[1][9] == "ligne 1\nligne 2"
+    assert rows[1][10] == "ligne 1\nligne 2"
 
     with page.expect_download() as download_info:
         page.get_by_role("link", name="CSV avec virgules").click()

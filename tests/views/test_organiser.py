@@ -297,7 +297,7 @@ def test_csv_export_opens_in_french_excel(registered, organiser_client):
     assert body.startswith(b"\xef\xbb\xbf") and b"\r\n" in body
     header, *data = rows
     assert header[:6] == ["Nom", "Prénom", "Adresse e-mail", "Administration", "Fonction", "Statut"]
-    assert "Sujets : Gouvernance" in header and len(header) == 10 + 5
+    assert "Sujets : Gouvernance" in header and len(header) == 11 + 5
     by_email = {row[2]: dict(zip(header, row, strict=True)) for row in data}
     camille = by_email["camille.durand@numerique.gouv.fr"]
     assert camille["Statut"] == "Confirmée"
