@@ -839,26 +839,42 @@ def test_thirty_agents_behind_one_ip_address_all_register_within_a_minute(make_a
     assert len(registrations(app)) == 30
 
 
-def test_one_address_is_limited_from_any_ip_address(make_app, event):
+def test_one_address_is_limited_from_one_ip_address(make_app, event):
     app = make_app(RATELIMIT_ENABLED=True)
     client = app.test_client()
-    # The same mailbox (a +tag or capitals change nothing), each time from another address.
+    # The same mailbox (a +tag or capitals change nothing), over and over from one place.
     emails = ["camille.durand@numerique.gouv.fr"] * 3 + [
         "Camille.Durand+x@numerique.gouv.fr",
         "camille.durand+y@numerique.gouv.fr",
         "camille.durand@numerique.gouv.fr",
     ]
+    elsewhere = {"REMOTE_ADDR": "10.0.0.66"}
     codes = [
         client.post(
-            register_url(event),
-            data=form_data(email=email),
-            environ_base={"REMOTE_ADDR": f"10.0.0.{i + 1}"},
+            register_url(event), data=form_data(email=email), environ_base=elsewhere
         ).status_code
-        for i, email in enumerate(emails)
+        for email in emails
     ]
     assert codes == [302] * 5 + [429]  # already registered: told by e-mail, as for a first time
-    other = client.post(register_url(event), data=form_data(email="zoe@numerique.gouv.fr"))
-    assert other.status_code == 302  # another agent is not held up
+    other = client.post(
+        register_url(event), data=form_data(email="zoe@numerique.gouv.fr"), environ_base=elsewhere
+    )
+    assert other.status_code == 302  # another agent behind the same IP is not held up
+
+
+def test_posting_an_agents_address_elsewhere_does_not_lock_the_agent_out(make_app, event):
+    """Someone who knows an agent's address and posts it until refused, from their own IP
+    address, only fills their own bucket: the agent, from the ministry, still gets through."""
+    app = make_app(RATELIMIT_ENABLED=True, REGISTRATION_RATE_LIMIT_PER_ADDRESS="2 per hour")
+    client = app.test_client()
+    agent = "camille.durand@numerique.gouv.fr"
+    codes = [
+        client.post(
+            register_url(event), data=form_data(email=agent), environ_base={"REMOTE_ADDR": ip}
+        ).status_code
+        for ip in ["192.0.2.7"] * 3 + ["10.0.0.1"]
+    ]
+    assert codes == [302, 302, 429, 302]
 
 
 def test_a_post_without_an_address_is_not_counted_for_an_address(make_app, event):
