@@ -29,7 +29,7 @@ from ..factories import (
     statements,
 )
 
-CLOSED_SINCE = "Les inscriptions sont closes depuis le lundi 12 juin 2023 à 18h00"
+CLOSED_SINCE = "Les inscriptions sont closes depuis le lundi 12 juin 2023 à 18h00."
 
 
 def text_of(response) -> str:
@@ -151,7 +151,17 @@ def test_after_the_deadline_the_body_says_since_when(app, client, event):
     set_now(app, "2023-06-12T18:00:00+02:00")
     text = text_of(client.get(event.url))
     assert f'href="{event.registration_url}"' not in text
-    assert text.count(f"Inscriptions closes</span> {CLOSED_SINCE}.") == 2
+    assert text.count(f"Inscriptions closes</span> {CLOSED_SINCE}") == 2
+    assert f"{CLOSED_SINCE}." not in text  # one full stop, never two
+
+
+def test_after_the_deadline_the_callout_and_the_form_end_their_sentence(app, client, event):
+    set_now(app, "2023-06-13T09:00:00+02:00")
+    page = text_of(client.get(event.url))
+    assert re.search(rf'id="etat-inscriptions">.*?<p>{re.escape(CLOSED_SINCE)}</p>', page, re.S)
+    form = text_of(client.get(register_url(event)))
+    assert re.search(rf'id="inscriptions-closes">.*?<p>{re.escape(CLOSED_SINCE)}</p>', form, re.S)
+    assert f"{CLOSED_SINCE}." not in page + form
 
 
 def test_reopened_the_links_come_back(app, client, event):
