@@ -788,6 +788,19 @@ def test_cancelling_ends_on_a_success_alert_with_the_way_back_to_the_form(app, c
     assert 'id="resultat-action"' not in text_of(client.get(url))  # said once
 
 
+def test_two_messages_on_my_registration_have_ids_of_their_own(app, client, event):
+    made = make_registration(app, event, Status.CONFIRMED)
+    url = manage_url(app, event, made)
+    with client.session_transaction() as flashed:
+        flashed["_flashes"] = [("success", "Première."), ("info", "Seconde.")]
+    text = text_of(client.get(url))
+    assert re.findall(r'id="(resultat-action[^"]*)"', text) == [
+        "resultat-action",
+        "resultat-action-2",
+    ]
+    assert text.count("data-app-focus") == 1  # the focus goes to the first
+
+
 def test_cancelling_once_closed_offers_no_way_back(app, client, event):
     made = make_registration(app, event, Status.CONFIRMED)
     make_record(app, event, is_open=False)
