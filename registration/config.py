@@ -76,7 +76,7 @@ def load(
         "PENDING_HOLD_HOURS": int(env.get("PENDING_HOLD_HOURS", "24")),
         # per IP address: loose, a ministry's agents may all come through one proxy
         "REGISTRATION_RATE_LIMIT": env.get("REGISTRATION_RATE_LIMIT", "300 per minute"),
-        # per e-mail address, from any IP address
+        # per e-mail address and IP address together
         "REGISTRATION_RATE_LIMIT_PER_ADDRESS": env.get(
             "REGISTRATION_RATE_LIMIT_PER_ADDRESS", "5 per minute; 20 per hour"
         ),

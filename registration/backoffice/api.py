@@ -142,6 +142,8 @@ def set_account_active(user_id: int, active: bool, actor: str) -> User | None:
         user = session.get(User, user_id)
         if user is None:
             return None
+        if user.active == active:  # a second click, or two tabs: nothing changes
+            return user
         user.active = active
         audit(session, actor, "user-reactiver" if active else "user-desactiver", details=user.email)
     return user

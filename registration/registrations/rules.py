@@ -17,7 +17,7 @@ def check_open(event: Event, is_open: bool, now: datetime) -> None:
         raise RegistrationClosed("Les inscriptions sont fermées.")
     if now >= event.deadline:
         raise DeadlinePassed(
-            f"Les inscriptions sont closes depuis le {datetime_fr(event.deadline)}"
+            f"Les inscriptions sont closes depuis le {datetime_fr(event.deadline)}."
         )
 
 
@@ -69,5 +69,6 @@ def availability(
         check_open(event, is_open, now)
     except RegistrationError as closed:
         return Availability(False, closed.message, seats_left, notice)
+    # A fragment the pages complete (« . 12 places restantes. »): they strip and end it.
     message = f"Inscriptions ouvertes jusqu’au {datetime_fr(event.deadline)}"
     return Availability(True, message, seats_left, notice)

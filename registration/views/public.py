@@ -15,6 +15,7 @@ from flask import (
     url_for,
 )
 from flask.typing import ResponseReturnValue
+from flask_limiter.util import get_remote_address
 from flask_login import current_user
 
 from .. import clock, content, links
@@ -79,8 +80,10 @@ def event() -> ResponseReturnValue:
 
 
 # Registrations are limited twice:
-# - per e-mail address (its mailbox), from wherever it is posted: one address cannot be sent
-#   confirmation links over and over;
+# - per e-mail address (its mailbox) and IP address together: one address cannot be sent
+#   confirmation links over and over from one place, and someone who knows an agent's address
+#   cannot lock the agent out by posting it from elsewhere; behind a ministry's one proxy,
+#   each mailbox still has a bucket of its own;
 # - per IP address, loosely: a whole ministry may reach the service through one proxy, and
 #   three hundred of its agents may register in the minute the event is announced.
 def _registration_limit() -> str:
@@ -97,7 +100,8 @@ def _posted_address() -> str:
 
 
 def _address_key() -> str:
-    return f"registration-address:{mailbox(_posted_address())[:320]}"  # bounded: a Redis key
+    # bounded: a Redis key
+    return f"registration-address:{mailbox(_posted_address())[:320]}|{get_remote_address()}"
 
 
 def _no_address() -> bool:

@@ -27,6 +27,7 @@ from registration.registrations.exceptions import CapacityTooLow, RegistrationCl
 from ..factories import (
     make_record,
     make_registration,
+    make_user,
     outbox,
     record_of,
     registrations,
@@ -378,6 +379,30 @@ def test_no_reminder_before_the_window_nor_once_the_event_started(app, event):
     with app.app_context():
         assert api.queue_reminders([event], days=2) == {}
     assert outbox(app, "reminder") == []
+
+
+# --- set_account_active ---------------------------------------------------------------------
+
+
+def test_disabling_an_account_twice_is_audited_once(app):
+    user = make_user(app, "orga@numerique.gouv.fr")
+    with app.app_context():
+        for _ in range(2):  # a double click, or two tabs
+            disabled = api.set_account_active(user.id, False, ADMIN)
+            assert disabled is not None and not disabled.active
+        enabled = api.set_account_active(user.id, True, ADMIN)
+        assert enabled is not None and enabled.active
+        api.set_account_active(user.id, True, ADMIN)
+    assert audit_log(app) == [
+        (ADMIN, "user-desactiver", "", "orga@numerique.gouv.fr"),
+        (ADMIN, "user-reactiver", "", "orga@numerique.gouv.fr"),
+    ]
+
+
+def test_an_unknown_account_is_none(app):
+    with app.app_context():
+        assert api.set_account_active(999, False, ADMIN) is None
+    assert audit_log(app) == []
 
 
 # --- retry_message --------------------------------------------------------------------------

@@ -54,3 +54,11 @@ def test_cancel_from_the_email_link_moves_the_first_waiting_person_up(
 
     page.goto(f"{server.url}/agenda/{event.slug}/")
     expect(page.locator("#etat-inscriptions")).to_contain_text("Complet")
+
+
+def test_a_broken_link_says_so_accessibly(live_server, page, tmp_path, event):
+    """A link cut short by a mail client, or forged: the link-error page, in French."""
+    response = page.goto(f"{live_server.url}/agenda/{event.slug}/mon-inscription/lien-coupe")
+    assert response is not None and response.status == 404
+    expect(page.locator("h1")).to_have_text("Lien non valide")
+    check_accessibility(page, tmp_path, "lien-non-valide")

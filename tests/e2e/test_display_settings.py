@@ -9,11 +9,10 @@ import pytest
 from playwright.sync_api import Browser, ConsoleMessage, Page, expect
 
 from ..conftest import WITH_QUESTIONS
-from .helpers import check_accessibility, settle
+from ..factories import PASSWORD, make_registration, make_user
+from .helpers import WIDTHS, check_accessibility, settle
 
 pytestmark = pytest.mark.e2e
-
-WIDTHS = [375, 1280]
 
 
 def watch_csp(page: Page) -> list[str]:
@@ -59,7 +58,7 @@ def test_the_dark_theme_is_chosen_and_stays_on_another_page(
         html = page.locator("html")
         expect(html).to_have_attribute("data-fr-theme", "light")  # the system's, here light
         open_display_settings(page)
-        check_accessibility(page, tmp_path, f"parametres-affichage-{width}")
+        check_accessibility(page, tmp_path, "parametres-affichage", widths=(width,))
         page.get_by_text("Thème sombre", exact=True).click()
         expect(page.get_by_role("radio", name="Thème sombre")).to_be_checked()
         expect(html).to_have_attribute("data-fr-theme", "dark")
@@ -74,7 +73,7 @@ def test_the_dark_theme_is_chosen_and_stays_on_another_page(
         expect(html).to_have_attribute("data-fr-theme", "dark")
         open_display_settings(page)
         expect(page.get_by_role("radio", name="Thème sombre")).to_be_checked()
-        check_accessibility(page, tmp_path, f"parametres-affichage-sombre-{width}")
+        check_accessibility(page, tmp_path, "parametres-affichage-sombre", widths=(width,))
         page.get_by_text("Thème clair", exact=True).click()
         expect(html).to_have_attribute("data-fr-theme", "light")
         settle(page)
@@ -97,7 +96,55 @@ def test_the_accessibility_statement_is_accessible(live_server, browser: Browser
             "[document.documentElement.scrollWidth, document.documentElement.clientWidth]"
         )
         assert scroll <= client
-        check_accessibility(page, tmp_path, f"accessibilite-{width}")
+        check_accessibility(page, tmp_path, "accessibilite", widths=(width,))
         settle(page)
+    finally:
+        context.close()
+
+
+def test_the_event_page_the_form_and_the_sign_in_sheet_pass_axe_in_the_dark_theme(
+    live_server, browser: Browser, tmp_path, event
+):
+    """The theme chosen earlier (the DSFR keeps it in localStorage): colours from the design
+    system's variables, never a hard-coded dark grey on the dark background."""
+    app = live_server.app
+    make_user(app, "orga@numerique.gouv.fr", "organiser")
+    make_registration(app, event, last_name="Durand", employer="DINUM")
+    context = browser.new_context(locale="fr-FR", timezone_id="Europe/Paris")
+    context.add_init_script("localStorage.setItem('scheme', 'dark')")
+    try:
+        page = context.new_page()
+        errors: list[str] = []
+        page.on("pageerror", lambda error: errors.append(str(error)))
+        html = page.locator("html")
+        for name, path in (
+            ("evenement-sombre", f"/agenda/{WITH_QUESTIONS}/"),
+            ("formulaire-sombre", f"/agenda/{WITH_QUESTIONS}/inscription"),
+        ):
+            page.goto(live_server.url + path)
+            expect(html).to_have_attribute("data-fr-theme", "dark")
+            still(page)
+            check_accessibility(page, tmp_path, name)
+
+        page.goto(f"{live_server.url}/connexion")
+        page.get_by_label("Adresse e-mail").fill("orga@numerique.gouv.fr")
+        page.get_by_label("Mot de passe").fill(PASSWORD)
+        page.get_by_role("button", name="Se connecter").click()
+        expect(page.locator("h1")).to_have_text("Espace organisateur")
+        page.goto(f"{live_server.url}/organisation/{WITH_QUESTIONS}/emargement")
+        expect(html).to_have_attribute("data-fr-theme", "dark")
+        expect(page.locator("#emargement")).to_contain_text("Durand")
+        still(page)
+        border, background = page.evaluate(
+            """() => [
+              getComputedStyle(document.querySelector("#emargement td")).borderTopColor,
+              getComputedStyle(document.body).backgroundColor,
+            ]"""
+        )
+        assert border != background, "the sheet's borders vanish into the dark background"
+        assert border != "rgb(22, 22, 22)"  # #161616, the dark theme's own background
+        check_accessibility(page, tmp_path, "emargement-sombre")
+        settle(page)
+        assert not errors, errors
     finally:
         context.close()

@@ -253,6 +253,7 @@ def test_the_forms_come_back_with_their_values_after_the_session_expired(
     page.get_by_role("button", name="S’inscrire").click()
     expect(page.locator("main")).to_contain_text("Votre session a expiré")
     settle(page)
+    expect(page.locator(".fr-alert--error")).to_be_focused()
     expect(page.get_by_role("textbox", name="Fonction")).to_have_value("Cheffe de projet")
     expect(page.get_by_label("Adresse e-mail professionnelle")).to_have_value(
         "camille.durand@numerique.gouv.fr"
@@ -273,6 +274,7 @@ def test_the_forms_come_back_with_their_values_after_the_session_expired(
     page.get_by_role("button", name="Se connecter").click()
     expect(page.locator("main")).to_contain_text("Votre session a expiré")
     settle(page)
+    expect(page.locator(".fr-alert--error")).to_be_focused()
     expect(page.get_by_label("Adresse e-mail")).to_have_value("orga@numerique.gouv.fr")
     expect(page.get_by_label("Mot de passe")).to_have_value("")
     page.get_by_label("Mot de passe").fill(PASSWORD)
@@ -297,6 +299,7 @@ def test_a_429_shows_the_registration_form_again(
     page.get_by_role("button", name="S’inscrire").click()
     expect(page.locator("main")).to_contain_text("Trop de demandes en peu de temps")
     settle(page)
+    expect(page.locator(".fr-alert--error")).to_be_focused()  # as after a failed submit
     expect(page.get_by_label("Adresse e-mail professionnelle")).to_have_value(
         "zoe@interieur.gouv.fr"
     )

@@ -18,13 +18,12 @@ from registration.models import OutboxStatus, Registration, Status
 
 from ..conftest import WITH_QUESTIONS
 from ..factories import PASSWORD, make_record, make_registration, make_user
-from .helpers import check_accessibility, mail_files, settle, wait_for
+from .helpers import WIDTHS, check_accessibility, mail_files, settle, wait_for
 
 pytestmark = pytest.mark.e2e
 
 TITLE = "Atelier des communs numériques"
 ADMIN = "admin@numerique.gouv.fr"
-WIDTHS = [375, 1280]
 # 15 mm in CSS pixels (96 per inch), less a hair for rounding.
 FIFTEEN_MM = 15 / 25.4 * 96 - 0.5
 
@@ -83,7 +82,9 @@ def seed_everything(app, event) -> Registration:
 
 def staff_pages(url: str, waiting: Registration) -> dict[str, str]:
     organiser = f"{url}/organisation/{WITH_QUESTIONS}"
+    admin = f"{url}/administration/{WITH_QUESTIONS}"
     return {
+        "evenements": f"{url}/organisation/",
         "tableau-de-bord": f"{organiser}/",
         "inscrits": f"{organiser}/inscrits",
         "fiche-inscrit": f"{organiser}/inscrits/{waiting.public_id}",
@@ -92,7 +93,9 @@ def staff_pages(url: str, waiting: Registration) -> dict[str, str]:
         "demandes": f"{organiser}/demandes",
         "journal": f"{url}/administration/journal",
         "comptes": f"{url}/administration/comptes",
-        "administration-evenement": f"{url}/administration/{WITH_QUESTIONS}/",
+        "administration-evenement": f"{admin}/",
+        "confirmer-fermeture": f"{admin}/fermer",
+        "confirmer-reouverture": f"{admin}/rouvrir",
         "emargement": f"{organiser}/emargement",
         "mot-de-passe": f"{url}/compte/mot-de-passe",
     }
@@ -111,14 +114,14 @@ def test_every_staff_page_passes_axe_at_both_widths(live_server, page, tmp_path,
     for name, address in pages.items():
         page.goto(address)
         settle(page)
-        check_accessibility(page, tmp_path, f"{name}-{width}")
+        check_accessibility(page, tmp_path, name, widths=(width,))
         # Nothing spills sideways: wide tables scroll inside their own box.
         overflow = page.evaluate("document.documentElement.scrollWidth")
         assert overflow <= width, f"{name} is {overflow} px wide at {width} px"
     # The disabling confirmation, reached as a person would.
     page.goto(pages["comptes"])
     page.get_by_role("link", name="Désactiver le compte orga.tres.long").click()
-    check_accessibility(page, tmp_path, f"confirmer-desactivation-{width}")
+    check_accessibility(page, tmp_path, "confirmer-desactivation", widths=(width,))
 
 
 def test_the_audit_log_reads_in_french(live_server, page, tmp_path, event):
@@ -255,6 +258,23 @@ def test_an_organiser_cancels_resends_and_moves_up(live_server, page, tmp_path, 
     (promoted,) = wait_for(lambda: mail_files(folder, "promoted"), "promotion e-mail")
     assert promoted["To"] == "attente@numerique.gouv.fr"
     check_accessibility(page, tmp_path, "fiche-annulee")
+
+    # A seat comes free while Second still waits (the file's number of places was raised, and
+    # nobody moved the list up yet): the organiser moves Second up, and Second is told.
+    make_record(app, event, capacity=2)
+    page.goto(f"{live_server.url}/organisation/{WITH_QUESTIONS}/inscrits")
+    page.get_by_role("link", name="Second Camille").click()
+    page.get_by_role("button", name="Sortir de la liste d’attente").click()
+    expect(page.get_by_role("status")).to_have_text(
+        "Camille Second sort de la liste d’attente et obtient une place ; un e-mail le lui annonce."
+    )
+    expect(page.locator("#statut")).to_have_text("Confirmée")
+    second = "second@numerique.gouv.fr"
+    wait_for(
+        lambda: [m for m in mail_files(folder, "promoted") if m["To"] == second],
+        "promotion e-mail to Second",
+    )
+    check_accessibility(page, tmp_path, "fiche-sortie-liste-attente")
 
 
 def test_the_sign_in_sheet_prints_with_title_date_and_page_numbers(

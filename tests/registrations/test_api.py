@@ -285,7 +285,7 @@ def test_at_the_deadline_registration_is_refused(app, event):
     with pytest.raises(DeadlinePassed) as refused:
         register(app, event)
     assert refused.value.message == (
-        "Les inscriptions sont closes depuis le lundi 12 juin 2023 à 18h00"
+        "Les inscriptions sont closes depuis le lundi 12 juin 2023 à 18h00."
     )
     assert registrations(app) == [] and outbox(app) == []
 

@@ -106,7 +106,7 @@ def test_availability_says_closed_after_the_deadline(app, event):
     set_now(app, "2023-06-12T18:00:00+02:00")
     state = availability(app, event)
     assert not state.is_open
-    assert state.message == "Les inscriptions sont closes depuis le lundi 12 juin 2023 à 18h00"
+    assert state.message == "Les inscriptions sont closes depuis le lundi 12 juin 2023 à 18h00."
 
 
 def test_pending_registrations_hold_no_seat_before_or_after_their_expiry(app, event):

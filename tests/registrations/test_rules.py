@@ -17,7 +17,7 @@ from registration.registrations.exceptions import (
 BEFORE = datetime.fromisoformat("2023-05-20T10:00:00+02:00")
 DEADLINE = datetime.fromisoformat("2023-06-12T18:00:00+02:00")  # the fixture event's
 OPEN_UNTIL = "Inscriptions ouvertes jusqu’au lundi 12 juin 2023 à 18h00"
-CLOSED_SINCE = "Les inscriptions sont closes depuis le lundi 12 juin 2023 à 18h00"
+CLOSED_SINCE = "Les inscriptions sont closes depuis le lundi 12 juin 2023 à 18h00."
 
 
 def test_the_fixture_deadline_is_the_one_these_tests_expect(event):

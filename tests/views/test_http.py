@@ -4,6 +4,7 @@ numbers, the French error pages, and the forms shown again after a CSRF or rate-
 
 from __future__ import annotations
 
+import html
 import re
 
 import pytest
@@ -347,6 +348,13 @@ def test_the_503_page_reads_no_database_even_for_a_signed_in_organiser(unreachab
 # --- The form again, after a CSRF or rate-limit refusal -------------------------------------
 
 
+def focused_message(text: str) -> str:
+    """The one message static/focus.js moves the focus to, as after a failed submit."""
+    found = re.findall(r"<div [^>]*data-app-focus[^>]*>\s*<p>(.*?)</p>", text, re.S)
+    assert len(found) == 1, found
+    return html.unescape(found[0])
+
+
 def test_an_expired_csrf_token_shows_the_registration_form_again_with_its_values(make_app, event):
     app = make_app(WTF_CSRF_ENABLED=True)
     client = app.test_client()  # no session cookie: as when the session has expired
@@ -357,6 +365,7 @@ def test_an_expired_csrf_token_shows_the_registration_form_again_with_its_values
     assert response.status_code == 400 and registrations(app) == []
     text = text_of(response)
     assert "Votre session a expiré" in text
+    assert focused_message(text).startswith("Votre session a expiré")
     assert 'id="formulaire-inscription"' in text
     assert value_of(text, "first_name") == "Camille"
     assert value_of(text, "email") == "camille.durand@numerique.gouv.fr"
@@ -379,7 +388,7 @@ def test_a_429_shows_the_registration_form_again_with_its_values(make_app, event
     response = client.post(register_url(event), data=data)
     assert response.status_code == 429
     text = text_of(response)
-    assert "Trop de demandes en peu de temps" in text
+    assert focused_message(text).startswith("Trop de demandes en peu de temps")
     assert value_of(text, "first_name") == "Zoé"
     assert value_of(text, "email") == "zoe@interieur.gouv.fr"
     assert len(registrations(app)) == 1
@@ -392,7 +401,8 @@ def test_an_expired_csrf_token_shows_the_sign_in_form_again_without_the_password
     )
     assert response.status_code == 400
     text = text_of(response)
-    assert "Votre session a expiré" in text
+    assert focused_message(text).startswith("Votre session a expiré")
+    assert "focus.js" in text
     assert value_of(text, "email") == "orga@numerique.gouv.fr"
     assert "secret-très-long" not in text
     assert value_of(text, "csrf_token")

@@ -263,6 +263,29 @@ def test_moving_up_on_a_full_event_says_so_in_french(app, organiser_client, even
     assert "Aucune place libre : toutes les places sont prises." in response.get_data(as_text=True)
 
 
+def test_moving_up_when_a_seat_is_free_announces_it_and_emails_the_agent(
+    app, organiser_client, event
+):
+    make_record(app, event, capacity=1)
+    make_registration(app, event, email="assis@numerique.gouv.fr")
+    waiting = make_registration(
+        app, event, Status.WAITLISTED, email="second@numerique.gouv.fr", last_name="Second"
+    )
+    make_record(app, event, capacity=2)  # the file's places raised: nobody moved up yet
+    response = organiser_client.post(f"{BASE}/inscrits/{waiting.public_id}/confirmer-place")
+    assert response.headers["Location"] == f"{BASE}/inscrits/{waiting.public_id}"
+    text = organiser_client.get(response.headers["Location"]).get_data(as_text=True)
+    assert (
+        "Camille Second sort de la liste d’attente et obtient une place ; "
+        "un e-mail le lui annonce." in text
+    )
+    assert [r.status for r in registrations(app)] == [Status.CONFIRMED, Status.CONFIRMED]
+    assert [m.recipient for m in outbox(app, "promoted")] == ["second@numerique.gouv.fr"]
+    with app.app_context():
+        audited = db.session.scalars(sa.select(AuditEntry.action)).all()
+    assert audited.count("promote-registration") == 1
+
+
 def test_a_fresh_link_is_announced(app, organiser_client, event):
     pending = make_registration(app, event, Status.PENDING, email="p@numerique.gouv.fr")
     response = organiser_client.post(

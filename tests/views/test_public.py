@@ -29,7 +29,7 @@ from ..factories import (
     statements,
 )
 
-CLOSED_SINCE = "Les inscriptions sont closes depuis le lundi 12 juin 2023 à 18h00"
+CLOSED_SINCE = "Les inscriptions sont closes depuis le lundi 12 juin 2023 à 18h00."
 
 
 def text_of(response) -> str:
@@ -151,7 +151,17 @@ def test_after_the_deadline_the_body_says_since_when(app, client, event):
     set_now(app, "2023-06-12T18:00:00+02:00")
     text = text_of(client.get(event.url))
     assert f'href="{event.registration_url}"' not in text
-    assert text.count(f"Inscriptions closes</span> {CLOSED_SINCE}.") == 2
+    assert text.count(f"Inscriptions closes</span> {CLOSED_SINCE}") == 2
+    assert f"{CLOSED_SINCE}." not in text  # one full stop, never two
+
+
+def test_after_the_deadline_the_callout_and_the_form_end_their_sentence(app, client, event):
+    set_now(app, "2023-06-13T09:00:00+02:00")
+    page = text_of(client.get(event.url))
+    assert re.search(rf'id="etat-inscriptions">.*?<p>{re.escape(CLOSED_SINCE)}</p>', page, re.S)
+    form = text_of(client.get(register_url(event)))
+    assert re.search(rf'id="inscriptions-closes">.*?<p>{re.escape(CLOSED_SINCE)}</p>', form, re.S)
+    assert f"{CLOSED_SINCE}." not in page + form
 
 
 def test_reopened_the_links_come_back(app, client, event):
@@ -778,6 +788,19 @@ def test_cancelling_ends_on_a_success_alert_with_the_way_back_to_the_form(app, c
     assert 'id="resultat-action"' not in text_of(client.get(url))  # said once
 
 
+def test_two_messages_on_my_registration_have_ids_of_their_own(app, client, event):
+    made = make_registration(app, event, Status.CONFIRMED)
+    url = manage_url(app, event, made)
+    with client.session_transaction() as flashed:
+        flashed["_flashes"] = [("success", "Première."), ("info", "Seconde.")]
+    text = text_of(client.get(url))
+    assert re.findall(r'id="(resultat-action[^"]*)"', text) == [
+        "resultat-action",
+        "resultat-action-2",
+    ]
+    assert text.count("data-app-focus") == 1  # the focus goes to the first
+
+
 def test_cancelling_once_closed_offers_no_way_back(app, client, event):
     made = make_registration(app, event, Status.CONFIRMED)
     make_record(app, event, is_open=False)
@@ -839,26 +862,42 @@ def test_thirty_agents_behind_one_ip_address_all_register_within_a_minute(make_a
     assert len(registrations(app)) == 30
 
 
-def test_one_address_is_limited_from_any_ip_address(make_app, event):
+def test_one_address_is_limited_from_one_ip_address(make_app, event):
     app = make_app(RATELIMIT_ENABLED=True)
     client = app.test_client()
-    # The same mailbox (a +tag or capitals change nothing), each time from another address.
+    # The same mailbox (a +tag or capitals change nothing), over and over from one place.
     emails = ["camille.durand@numerique.gouv.fr"] * 3 + [
         "Camille.Durand+x@numerique.gouv.fr",
         "camille.durand+y@numerique.gouv.fr",
         "camille.durand@numerique.gouv.fr",
     ]
+    elsewhere = {"REMOTE_ADDR": "10.0.0.66"}
     codes = [
         client.post(
-            register_url(event),
-            data=form_data(email=email),
-            environ_base={"REMOTE_ADDR": f"10.0.0.{i + 1}"},
+            register_url(event), data=form_data(email=email), environ_base=elsewhere
         ).status_code
-        for i, email in enumerate(emails)
+        for email in emails
     ]
     assert codes == [302] * 5 + [429]  # already registered: told by e-mail, as for a first time
-    other = client.post(register_url(event), data=form_data(email="zoe@numerique.gouv.fr"))
-    assert other.status_code == 302  # another agent is not held up
+    other = client.post(
+        register_url(event), data=form_data(email="zoe@numerique.gouv.fr"), environ_base=elsewhere
+    )
+    assert other.status_code == 302  # another agent behind the same IP is not held up
+
+
+def test_posting_an_agents_address_elsewhere_does_not_lock_the_agent_out(make_app, event):
+    """Someone who knows an agent's address and posts it until refused, from their own IP
+    address, only fills their own bucket: the agent, from the ministry, still gets through."""
+    app = make_app(RATELIMIT_ENABLED=True, REGISTRATION_RATE_LIMIT_PER_ADDRESS="2 per hour")
+    client = app.test_client()
+    agent = "camille.durand@numerique.gouv.fr"
+    codes = [
+        client.post(
+            register_url(event), data=form_data(email=agent), environ_base={"REMOTE_ADDR": ip}
+        ).status_code
+        for ip in ["192.0.2.7"] * 3 + ["10.0.0.1"]
+    ]
+    assert codes == [302, 302, 429, 302]
 
 
 def test_a_post_without_an_address_is_not_counted_for_an_address(make_app, event):
