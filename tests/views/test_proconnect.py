@@ -12,9 +12,9 @@ from sqlalchemy import select
 from registration import proconnect
 from registration.extensions import db
 from registration.models import Registration, Status, User
-from registration.views.proconnect import NOT_AN_AGENT
+from registration.views.proconnect import ALREADY_REGISTERED, NOT_AN_AGENT
 
-from ..factories import form_data, make_record, make_registration, make_user, outbox
+from ..factories import form_data, make_record, make_registration, make_user, outbox, sign_in
 from ..oidc_provider import USERS, back_to_app, through_provider
 
 SLUG = "atelier-des-communs"
@@ -47,8 +47,9 @@ def test_with_settings_the_button_comes_above_the_email_form(proconnect_app):
     assert 'href="https://www.proconnect.gouv.fr/"' in page
     assert 'title="Qu’est-ce que ProConnect ? - nouvelle fenêtre"' in page
     assert page.index("fr-connect--pro") < page.index('id="formulaire-inscription"')
-    sign_in = proconnect_app.test_client().get("/connexion").get_data(as_text=True)
-    assert "fr-connect--pro" in sign_in and 'action="/connexion/proconnect"' in sign_in
+    sign_in_page = proconnect_app.test_client().get("/connexion").get_data(as_text=True)
+    assert "fr-connect--pro" in sign_in_page and 'action="/connexion/proconnect"' in sign_in_page
+    assert 'id="proconnect-deconnexion"' not in page  # no ProConnect session here
 
 
 # --- Agents --------------------------------------------------------------------------------
@@ -96,6 +97,40 @@ def test_a_public_agent_is_confirmed_at_once_with_the_verified_address(proconnec
     assert [m.kind for m in outbox(proconnect_app)] == ["confirmed"]
     page = client.get(sent.headers["Location"]).get_data(as_text=True)
     assert "Votre inscription est confirmée" in page and "Confirmée" in page
+
+
+def test_the_identity_is_forgotten_once_registered(proconnect_app, oidc):
+    """On a shared computer, the next person cannot register the agent in a click; the
+    ProConnect session can still be ended from the form."""
+    client = proconnect_app.test_client()
+    through_provider(client, START, "etat")
+    assert client.post(REGISTER, data=form_data()).status_code == 302
+    with client.session_transaction() as session:
+        assert proconnect.IDENTITY_KEY not in session
+        assert session[proconnect.ID_TOKEN_KEY].count(".") == 2  # for the sign-out
+    page = client.get(REGISTER).get_data(as_text=True)
+    assert 'id="proconnect-identite"' not in page and "readonly" not in page
+    assert "fr-connect--pro" in page and 'id="proconnect-deconnexion"' in page
+    # The next person's registration takes the e-mail path.
+    client.post(REGISTER, data=form_data(email="voisin@numerique.gouv.fr"))
+    assert [m.kind for m in outbox(proconnect_app)] == ["confirmed", "confirm_address"]
+    left = client.post(f"{START}/quitter")
+    assert urlsplit(left.headers["Location"]).path == "/api/v2/session/end"
+    with client.session_transaction() as session:
+        assert proconnect.ID_TOKEN_KEY not in session
+
+
+def test_an_agent_already_registered_is_told_so_and_nothing_is_sent(proconnect_app, event):
+    email = USERS["etat"]["email"]
+    existing = make_registration(proconnect_app, event, Status.CONFIRMED, email=email)
+    client = proconnect_app.test_client()
+    through_provider(client, START, "etat")
+    sent = client.post(REGISTER, data=form_data())
+    assert sent.status_code == 302 and "/mon-inscription/" in sent.headers["Location"]
+    page = client.get(sent.headers["Location"]).get_data(as_text=True)
+    assert ALREADY_REGISTERED in page and "Un e-mail de confirmation" not in page
+    assert registration_of(proconnect_app, email).public_id == existing.public_id
+    assert outbox(proconnect_app) == []
 
 
 def test_a_full_event_puts_the_agent_on_the_waiting_list(proconnect_app, event):
@@ -154,6 +189,11 @@ def test_someone_without_a_public_role_is_sent_to_the_email_path(proconnect_app,
     # The e-mail path works as before: a link to confirm.
     client.post(REGISTER, data=form_data())
     assert [m.kind for m in outbox(proconnect_app)] == ["confirm_address"]
+    # Signed in at ProConnect all the same: they can sign out of it from here.
+    assert 'id="proconnect-deconnexion"' in page
+    left = client.post(f"{START}/quitter")
+    end = urlsplit(left.headers["Location"])
+    assert end.path == "/api/v2/session/end" and "id_token_hint" in parse_qs(end.query)
 
 
 def test_a_tampered_state_is_refused_without_an_error_page(proconnect_app, oidc):
