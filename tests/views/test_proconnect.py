@@ -214,6 +214,17 @@ def test_a_tampered_state_is_refused_without_an_error_page(proconnect_app, oidc)
     assert oidc.token_requests == []  # the code was never spent
 
 
+def test_a_state_that_is_not_ascii_is_refused_without_an_error_page(proconnect_app, oidc):
+    client = proconnect_app.test_client()
+    assert client.get(START).status_code == 302  # a flow in progress
+    back = client.get("/proconnect/retour?code=x&state=%C3%A9")
+    assert back.status_code == 302 and back.headers["Location"] == REGISTER
+    assert "La connexion avec ProConnect n’a pas abouti" in client.get(REGISTER).get_data(
+        as_text=True
+    )
+    assert oidc.token_requests == []
+
+
 def test_a_callback_replayed_is_refused(proconnect_app, oidc):
     client = proconnect_app.test_client()
     started = client.get(START)
