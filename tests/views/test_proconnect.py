@@ -161,12 +161,16 @@ def test_the_organiser_sees_a_proconnect_registration(proconnect_app, event):
     make_registration(proconnect_app, event, email="par.mail@numerique.gouv.fr")
     make_user(proconnect_app, "orga@numerique.gouv.fr")
     staff = proconnect_app.test_client()
-    staff.post("/connexion", data={"email": "orga@numerique.gouv.fr", "password": "x"})
-    from ..factories import sign_in
-
     sign_in(staff, "orga@numerique.gouv.fr")
     listing = staff.get(f"/organisation/{SLUG}/inscrits").get_data(as_text=True)
-    assert "fr-badge" in listing and ">ProConnect</span>" in listing and "E-mail" in listing
+    identification = {
+        email: cells[-1]
+        for row in re.findall(r"<tr>(.*?)</tr>", listing, re.S)
+        if (cells := re.findall(r"<td>(.*?)</td>", row, re.S))
+        for email in cells[1:2]
+    }
+    assert identification["par.mail@numerique.gouv.fr"] == "E-mail"
+    assert ">ProConnect</span>" in identification[USERS["etat"]["email"]]
     public_id = registration_of(proconnect_app, USERS["etat"]["email"]).public_id
     page = staff.get(f"/organisation/{SLUG}/inscrits/{public_id}").get_data(as_text=True)
     assert "ProConnect : adresse vérifiée" in page
@@ -261,6 +265,23 @@ def test_the_agent_can_leave_proconnect(proconnect_app, oidc):
     assert back.headers["Location"] == REGISTER
     page = client.get(REGISTER).get_data(as_text=True)
     assert "fr-connect--pro" in page and 'id="proconnect-identite"' not in page
+    assert 'id="proconnect-deconnexion"' not in page  # the ProConnect session is over
+
+
+@pytest.mark.parametrize("state", ["faux", "%C3%A9"])
+def test_a_logout_return_with_another_state_goes_home(proconnect_app, oidc, state):
+    """The state is checked on the way back: a return that is not ours does not lead where
+    the sign-out was going, and spends the sign-out in progress."""
+    client = proconnect_app.test_client()
+    through_provider(client, START, "etat")
+    left = client.post(f"{START}/quitter")
+    assert urlsplit(left.headers["Location"]).path == "/api/v2/session/end"
+    back = client.get(f"/proconnect/deconnexion/retour?state={state}")
+    assert back.status_code == 302 and back.headers["Location"] == "/"
+    # Even the genuine state, afterwards, finds no sign-out in progress.
+    genuine = parse_qs(urlsplit(left.headers["Location"]).query)["state"][0]
+    again = client.get(f"/proconnect/deconnexion/retour?state={genuine}")
+    assert again.headers["Location"] == "/"
 
 
 # --- Staff ---------------------------------------------------------------------------------
@@ -312,15 +333,14 @@ def test_staff_sign_out_ends_the_proconnect_session_too(proconnect_app, oidc):
     back = back_to_app(client, answer.headers["Location"])
     assert back.headers["Location"] == "/"
     assert client.get("/organisation/").status_code == 302  # signed out here too
-    # A return with another state goes home, and nothing else.
-    assert back_to_app(client, "/proconnect/deconnexion/retour?state=faux").status_code == 302
+    # A return with no sign-out in progress goes home, and nothing else.
+    stray = back_to_app(client, "/proconnect/deconnexion/retour?state=faux")
+    assert stray.status_code == 302 and stray.headers["Location"] == "/"
 
 
 def test_password_sign_out_does_not_go_through_proconnect(proconnect_app):
     make_user(proconnect_app, "orga@numerique.gouv.fr")
     client = proconnect_app.test_client()
-    from ..factories import sign_in
-
     sign_in(client, "orga@numerique.gouv.fr")
     assert client.post("/deconnexion").headers["Location"] == "/"
 
