@@ -33,6 +33,8 @@ ID_TOKEN_KEY = "proconnect_id_token"
 IDENTITY_KEY = "proconnect"
 # How long the discovery document is trusted before it is read again.
 METADATA_MAX_AGE = 3600
+# What the sign-in reads from the discovery document: without one, ProConnect is unusable.
+REQUIRED_METADATA = ("authorization_endpoint", "token_endpoint", "userinfo_endpoint", "jwks_uri")
 ALGORITHMS = ["RS256", "ES256"]
 
 UNAVAILABLE = (
@@ -139,6 +141,26 @@ def _client() -> Any:
     return client
 
 
+def _metadata(client: Any, step: str, required: tuple[str, ...] = REQUIRED_METADATA) -> Any:
+    """The discovery document, with the endpoints `required`. ProviderUnavailable if it
+    cannot be read or lacks one; a document found wanting is read again next time."""
+    try:
+        metadata = client.load_server_metadata()
+    except _network_errors() as error:
+        current_app.logger.warning("ProConnect unreachable at %s: %s", step, error)
+        raise ProviderUnavailable() from None
+    except (ValueError, TypeError) as error:  # JSON, but not an object
+        current_app.logger.warning("ProConnect's discovery document unreadable: %r", error)
+        client.server_metadata.clear()
+        raise ProviderUnavailable() from None
+    missing = [key for key in required if not metadata.get(key)]
+    if missing:
+        current_app.logger.warning("ProConnect's discovery document lacks %s", ", ".join(missing))
+        client.server_metadata.clear()
+        raise ProviderUnavailable()
+    return metadata
+
+
 def _network_errors() -> tuple[type[Exception], ...]:
     import requests
 
@@ -170,6 +192,7 @@ def start(purpose: str, slug: str = "", then: str = "") -> Response:
     """The redirect to ProConnect's authorize endpoint. ProviderUnavailable if it cannot
     be reached (the discovery document is read first)."""
     client = _client()
+    _metadata(client, "authorize")
     state = secrets.token_urlsafe(32)  # 43 characters: ProConnect wants 32 at least
     nonce = secrets.token_urlsafe(32)
     try:
@@ -186,14 +209,13 @@ def finish(args: dict[str, str]) -> Login:
     id_token verified against the JWKS with the nonce, the userinfo read (JWT or JSON).
     ProConnectError if anything is off, ProviderUnavailable if the provider is."""
     login = session.pop(LOGIN_KEY, None)
-    if not isinstance(login, dict) or not secrets.compare_digest(
-        str(login.get("state", "")), args.get("state", "")
-    ):
+    if not isinstance(login, dict) or not _same_state(login, args):
         raise ProConnectError()
     if args.get("error"):
         current_app.logger.info("ProConnect refused: %s", args.get("error"))
         raise ProConnectError()
     client = _client()
+    _metadata(client, "token")
     try:
         token = client.authorize_access_token(leeway=60)
         claims = token.get("userinfo")
@@ -231,7 +253,8 @@ def _userinfo(client: Any, token: dict[str, Any], sub: str) -> dict[str, Any]:
     )
     if response.status_code >= 500:
         raise _network_errors()[0](f"userinfo answered {response.status_code}")
-    response.raise_for_status()
+    if response.status_code >= 400:  # the access token refused: a refusal, not an outage
+        raise ValueError(f"userinfo answered {response.status_code}")
     kind = response.headers.get("Content-Type", "").split(";")[0].strip().lower()
     if kind == "application/jwt":
         # A compact JWS is ASCII: decoded as such (`.text` would guess the charset, which
@@ -297,9 +320,8 @@ def logout_url(id_token: str, then: str) -> str | None:
     reached: the local session is over anyway."""
     client = _client()
     try:
-        metadata = client.load_server_metadata()
-    except _network_errors() as error:
-        current_app.logger.warning("ProConnect unreachable at logout: %s", error)
+        metadata = _metadata(client, "logout", required=())
+    except ProviderUnavailable:
         return None
     endpoint = metadata.get("end_session_endpoint")
     if not endpoint:
@@ -319,8 +341,13 @@ def logout_url(id_token: str, then: str) -> str | None:
 def logout_return(args: dict[str, str]) -> str | None:
     """Back from ProConnect's sign-out: where to go next, if the state is ours."""
     pending = session.pop(LOGOUT_KEY, None)
-    if not isinstance(pending, dict):
-        return None
-    if not secrets.compare_digest(str(pending.get("state", "")), args.get("state", "")):
+    if not isinstance(pending, dict) or not _same_state(pending, args):
         return None
     return str(pending.get("then") or "")
+
+
+def _same_state(pending: dict[str, Any], args: dict[str, str]) -> bool:
+    """The query's `state` is the one this session sent. Compared as bytes: compare_digest
+    refuses text that is not ASCII, and the query is anyone's to write."""
+    expected = str(pending.get("state", "")).encode()
+    return bool(expected) and secrets.compare_digest(expected, str(args.get("state", "")).encode())

@@ -131,6 +131,8 @@ class Provider:
     wrong_key: bool = False  # sign the id_token with a key the JWKS does not hold
     nonce_override: str | None = None  # put this nonce in the id_token instead
     clock_offset: float = 0.0  # seconds added to the provider's clock (code expiry)
+    userinfo_status: int | None = None  # the userinfo endpoint answers this error instead
+    discovery_omits: tuple[str, ...] = ()  # keys left out of the discovery document
     port: int = 0
     codes: dict[str, _Code] = field(default_factory=dict)
     tokens: dict[str, str] = field(default_factory=dict)  # access token -> user
@@ -210,35 +212,34 @@ class Provider:
         @app.get(f"{base}/.well-known/openid-configuration")
         def discovery() -> Response:
             self.discovery_reads += 1
-            return jsonify(
-                {
-                    "issuer": self.issuer,
-                    "authorization_endpoint": f"{self.issuer}/authorize",
-                    "token_endpoint": f"{self.issuer}/token",
-                    "userinfo_endpoint": f"{self.issuer}/userinfo",
-                    "jwks_uri": f"{self.issuer}/jwks",
-                    "end_session_endpoint": f"{self.issuer}/session/end",
-                    "response_types_supported": ["code"],
-                    "scopes_supported": [
-                        "openid",
-                        "given_name",
-                        "usual_name",
-                        "email",
-                        "uid",
-                        "siret",
-                        "organization_label",
-                        "roles",
-                        "idp_id",
-                    ],
-                    "id_token_signing_alg_values_supported": ["RS256", "ES256"],
-                    "userinfo_signing_alg_values_supported": ["RS256", "ES256"],
-                    "token_endpoint_auth_methods_supported": [
-                        "client_secret_post",
-                        "client_secret_basic",
-                    ],
-                    "subject_types_supported": ["public"],
-                }
-            )
+            document = {
+                "issuer": self.issuer,
+                "authorization_endpoint": f"{self.issuer}/authorize",
+                "token_endpoint": f"{self.issuer}/token",
+                "userinfo_endpoint": f"{self.issuer}/userinfo",
+                "jwks_uri": f"{self.issuer}/jwks",
+                "end_session_endpoint": f"{self.issuer}/session/end",
+                "response_types_supported": ["code"],
+                "scopes_supported": [
+                    "openid",
+                    "given_name",
+                    "usual_name",
+                    "email",
+                    "uid",
+                    "siret",
+                    "organization_label",
+                    "roles",
+                    "idp_id",
+                ],
+                "id_token_signing_alg_values_supported": ["RS256", "ES256"],
+                "userinfo_signing_alg_values_supported": ["RS256", "ES256"],
+                "token_endpoint_auth_methods_supported": [
+                    "client_secret_post",
+                    "client_secret_basic",
+                ],
+                "subject_types_supported": ["public"],
+            }
+            return jsonify({k: v for k, v in document.items() if k not in self.discovery_omits})
 
         @app.get(f"{base}/jwks")
         def jwks() -> Response:
@@ -335,6 +336,8 @@ class Provider:
             user = self.tokens.get(auth.removeprefix("Bearer "))
             if user is None:
                 return error("invalid_token", "jeton inconnu", 401)
+            if self.userinfo_status is not None:
+                return error("server_error", "erreur voulue par le test", self.userinfo_status)
             claims = dict(USERS[user])
             if not self.userinfo_as_jwt:
                 return jsonify(claims)

@@ -33,10 +33,13 @@ def identity_after(client: Any, location: str) -> proconnect.Identity | None:
         return proconnect.Identity.from_session(session.get(proconnect.IDENTITY_KEY))
 
 
-def refused(client: Any) -> bool:
+def flashed(client: Any) -> list[str]:
     with client.session_transaction() as session:
-        messages = [m for _, m in session.get("_flashes", [])]
-    return proconnect.REFUSED in messages
+        return [m for _, m in session.get("_flashes", [])]
+
+
+def refused(client: Any) -> bool:
+    return proconnect.REFUSED in flashed(client)
 
 
 # --- roles ---------------------------------------------------------------------------------
@@ -179,5 +182,44 @@ def test_provider_down_is_unavailable_not_refused(proconnect_app, oidc):
     location = authorized(client)
     oidc.stop()
     assert identity_after(client, location) is None
-    with client.session_transaction() as session:
-        assert [m for _, m in session["_flashes"]] == [proconnect.UNAVAILABLE]
+    assert flashed(client) == [proconnect.UNAVAILABLE]
+
+
+@pytest.mark.parametrize(
+    ("status", "message"),
+    [
+        (401, proconnect.REFUSED),  # the access token refused: ProConnect answered
+        (403, proconnect.REFUSED),
+        (500, proconnect.UNAVAILABLE),
+        (503, proconnect.UNAVAILABLE),
+    ],
+)
+def test_a_userinfo_4xx_is_refused_and_a_5xx_unavailable(proconnect_app, oidc, status, message):
+    oidc.userinfo_status = status
+    client = proconnect_app.test_client()
+    assert identity_after(client, authorized(client)) is None
+    assert flashed(client) == [message]
+
+
+@pytest.mark.parametrize("missing", ["authorization_endpoint", "jwks_uri"])
+def test_a_discovery_document_lacking_an_endpoint_is_unavailable(proconnect_app, oidc, missing):
+    oidc.discovery_omits = (missing,)
+    client = proconnect_app.test_client()
+    started = client.get(START)
+    assert started.status_code == 302
+    assert started.headers["Location"] == "/agenda/atelier-des-communs/inscription"
+    assert flashed(client) == [proconnect.UNAVAILABLE]
+    # The document found wanting is not kept: once whole again, the sign-in goes through.
+    oidc.discovery_omits = ()
+    assert identity_after(client, authorized(client)) is not None
+    assert oidc.discovery_reads == 2
+
+
+def test_a_discovery_document_losing_its_keys_before_the_token_step(proconnect_app, oidc):
+    client = proconnect_app.test_client()
+    location = authorized(client)
+    oidc.discovery_omits = ("jwks_uri",)
+    proconnect_app.extensions["proconnect"].server_metadata.clear()  # as after an hour
+    assert identity_after(client, location) is None
+    assert flashed(client) == [proconnect.UNAVAILABLE]
+    assert oidc.token_requests == []

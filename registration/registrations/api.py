@@ -73,6 +73,7 @@ class Confirmation:
 
     public_id: str  # for its management link
     status: Status
+    already: bool = False  # ProConnect: the address already held this proven registration
 
 
 # --- Statements of the hot path --------------------------------------------------------------
@@ -405,8 +406,9 @@ def register_with_proconnect(event: Event, registrant: Registrant) -> Confirmati
     their address, so the registration takes its seat at once, or joins the waiting list,
     with no confirmation link; the « confirmed » or « waitlisted » e-mail goes out.
 
-    The address already registered: a proven registration is left as it is; an unproven
-    one (awaiting its link or a review) is proven now; an ended one starts again."""
+    The address already registered: a confirmed registration, or a proven one on the
+    waiting list, is left as it is (`already`, and no e-mail); one awaiting its link or a
+    review is seated now; an ended one starts again."""
     email = rules.mailbox(registrant.email)
     try:
         return _register_with_proconnect(event, registrant, email)
@@ -428,12 +430,8 @@ def _register_with_proconnect(event: Event, registrant: Registrant, email: str) 
         ).first()
         if registration is not None and registration.is_overdue(now):
             registration.move_to(Status.EXPIRED, EXPIRED_REASON, now)  # as the job would
-        if (
-            registration is not None
-            and registration.status in ACTIVE
-            and registration.email_confirmed_at is not None
-        ):
-            return Confirmation(registration.public_id, registration.status)
+        if registration is not None and _proven(registration):
+            return Confirmation(registration.public_id, registration.status, already=True)
         if registration is None:
             registration = Registration(
                 public_id=new_public_id(), event_id=state.id, email=email, created_at=now
@@ -460,6 +458,14 @@ def _register_with_proconnect(event: Event, registrant: Registrant, email: str) 
         registration.move_to(status, reason, now)
         mail.queue(session, "confirmed" if seated else "waitlisted", event, registration)
         return Confirmation(registration.public_id, status)
+
+
+def _proven(registration: Registration) -> bool:
+    """Kept as it is by ProConnect: a seat held, or a place on the list with a proven
+    address. A request under review is seated now, whatever its address."""
+    if registration.status == Status.CONFIRMED:
+        return True
+    return registration.status == Status.WAITLISTED and registration.email_confirmed_at is not None
 
 
 def cancel(event: Event, token: str) -> Registration:

@@ -28,6 +28,8 @@ NOT_AN_AGENT = (
     "ProConnect ne nous indique pas que votre organisation est publique. Vous pouvez vous "
     "inscrire avec votre adresse e-mail professionnelle ci-dessous."
 )
+ALREADY_REGISTERED = "Votre inscription à cet événement est déjà enregistrée."
+SIGNED_IN = "Connexion ProConnect réussie : vérifiez le formulaire prérempli, puis envoyez-le."
 NO_ACCOUNT = (
     "Aucun compte organisateur actif ne correspond à l’adresse que ProConnect nous a "
     "transmise ({email}). Demandez à un administrateur du service de vous créer un compte "
@@ -52,6 +54,13 @@ def proconnect_identity() -> proconnect.Identity | None:
     return agent_identity()
 
 
+@bp.app_template_global()
+def proconnect_signed_in() -> bool:
+    """This browser signed in with ProConnect and has not signed out of it: whoever it
+    was (an agent who registered, someone without a public role), they can end it here."""
+    return proconnect.enabled() and bool(session.get(proconnect.ID_TOKEN_KEY))
+
+
 def agent_identity() -> proconnect.Identity | None:
     """The verified identity of a public agent, from this session (never from the form)."""
     if not proconnect.enabled() or proconnect.IDENTITY_KEY not in session:
@@ -72,8 +81,13 @@ def prefill(form: RegistrationForm, identity: proconnect.Identity) -> None:
 
 
 def registered(confirmation: Confirmation) -> ResponseReturnValue:
-    """Straight to the registration's page: nothing is left to confirm."""
-    if confirmation.status == Status.CONFIRMED:
+    """Straight to the registration's page: nothing is left to confirm. The identity is
+    forgotten (on a shared computer, the next person must not register this one in a
+    click); the id_token stays, for the ProConnect sign-out."""
+    session.pop(proconnect.IDENTITY_KEY, None)
+    if confirmation.already:
+        flash(ALREADY_REGISTERED, "info")
+    elif confirmation.status == Status.CONFIRMED:
         flash(
             "Votre inscription est confirmée. Un e-mail de confirmation vous a été envoyé.",
             "success",
@@ -134,11 +148,7 @@ def callback() -> ResponseReturnValue:
         abort(400)
     if login.identity.is_public_agent:
         session[proconnect.IDENTITY_KEY] = login.identity.to_session()
-        flash(
-            "Vous êtes identifié avec ProConnect : vérifiez le formulaire prérempli, "
-            "puis envoyez-le.",
-            "success",
-        )
+        flash(SIGNED_IN, "success")
     else:
         session.pop(proconnect.IDENTITY_KEY, None)
         flash(NOT_AN_AGENT, "info")
@@ -157,7 +167,8 @@ def _staff(login: proconnect.Login) -> ResponseReturnValue:
 
 @bp.post("/agenda/<slug>/inscription/proconnect/quitter")
 def leave_agent(slug: str) -> ResponseReturnValue:
-    """« Ce n’est pas vous ? »: forget the identity here and end the ProConnect session."""
+    """« Se déconnecter de ProConnect »: forget the identity here and end the ProConnect
+    session."""
     session.pop(proconnect.IDENTITY_KEY, None)
     return end_session(_registration_page(slug))
 

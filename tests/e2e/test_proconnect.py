@@ -1,5 +1,6 @@
 """An agent registers with ProConnect in chromium, against the provider on loopback: the
-button, the provider's page, the prefilled form, a registration confirmed at once."""
+button, the provider's page, the prefilled form, a registration confirmed at once, and the
+ProConnect session ended from the form afterwards."""
 
 from __future__ import annotations
 
@@ -53,6 +54,17 @@ def test_an_agent_registers_with_proconnect(live_server_factory, oidc, page, tmp
     [message] = wait_for(lambda: mail_files(tmp_path / "mail", "confirmed"), "the e-mail")
     assert message["To"] == "camille.durand@test.proconnect.gouv.fr"
     assert mail_files(tmp_path / "mail", "confirm_address") == []
+
+    # Back on the form: the identity is forgotten, the ProConnect session can be ended.
+    page.goto(f"{server.url}/agenda/{WITH_QUESTIONS}/inscription")
+    expect(page.locator("#proconnect-identite")).to_have_count(0)
+    expect(page.get_by_label("Adresse e-mail professionnelle")).to_have_value("")
+    sign_out = page.get_by_role("button", name="Se déconnecter de ProConnect")
+    check_accessibility(page, tmp_path, "proconnect-session-ouverte")
+    sign_out.click()
+    expect(page).to_have_url(f"{server.url}/agenda/{WITH_QUESTIONS}/inscription")
+    expect(page.get_by_role("button", name="Se déconnecter de ProConnect")).to_have_count(0)
+    assert len(oidc.logouts) == 1
 
 
 def test_an_organiser_signs_in_and_out_with_proconnect(live_server_factory, oidc, page, tmp_path):

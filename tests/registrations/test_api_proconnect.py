@@ -66,21 +66,34 @@ def test_a_closed_event_refuses_and_stores_nothing(app, event):
     assert registrations(app) == [] and outbox(app) == []
 
 
-def test_a_proven_registration_is_left_as_it_is(app, event):
-    existing = make_registration(app, event, Status.CONFIRMED, email=EMAIL)
+@pytest.mark.parametrize("status", [Status.CONFIRMED, Status.WAITLISTED])
+def test_a_proven_registration_is_left_as_it_is(app, event, status):
+    existing = make_registration(app, event, status, email=EMAIL)
     confirmation = register(app, event, first_name="Autre")
-    assert (confirmation.public_id, confirmation.status) == (existing.public_id, Status.CONFIRMED)
+    assert (confirmation.public_id, confirmation.status) == (existing.public_id, status)
+    assert confirmation.already
     [registration] = registrations(app)
     assert registration.first_name == "Camille" and not registration.via_proconnect
     assert outbox(app) == []
 
 
-@pytest.mark.parametrize("status", [Status.PENDING, Status.REVIEW])
-def test_an_unproven_registration_is_proven_now(app, event, status):
-    existing = make_registration(app, event, status, email=EMAIL)
+@pytest.mark.parametrize(
+    ("status", "address_confirmed"),
+    [
+        (Status.PENDING, False),
+        (Status.REVIEW, False),
+        # Confirmed its address, then waited for an organiser: ProConnect's roles decide now.
+        (Status.REVIEW, True),
+    ],
+    ids=["pending", "review", "review-address-confirmed"],
+)
+def test_an_unproven_registration_is_seated_now(app, event, status, address_confirmed):
+    existing = make_registration(app, event, status, email=EMAIL, confirmed=address_confirmed)
     confirmation = register(app, event)
     assert (confirmation.public_id, confirmation.status) == (existing.public_id, Status.CONFIRMED)
+    assert not confirmation.already
     [registration] = registrations(app)
+    assert registration.status == Status.CONFIRMED
     assert registration.via_proconnect and registration.expires_at is None
     assert record_of(app, event).seats_taken == 1
     assert [m.kind for m in outbox(app)] == ["confirmed"]

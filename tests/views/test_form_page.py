@@ -102,6 +102,7 @@ def test_a_closed_registration_gives_no_token_and_no_session(app, client, event)
     [
         ("_flashes", [("error", "Votre formulaire a expiré.")]),
         ("proconnect", {"email": "camille.durand@numerique.gouv.fr"}),
+        ("proconnect_id_token", "en-tete.charge.signature"),  # « Se déconnecter de ProConnect »
         ("registered_email", "camille.durand@numerique.gouv.fr"),
     ],
 )

@@ -12,9 +12,9 @@ from sqlalchemy import select
 from registration import proconnect
 from registration.extensions import db
 from registration.models import Registration, Status, User
-from registration.views.proconnect import NOT_AN_AGENT
+from registration.views.proconnect import ALREADY_REGISTERED, NOT_AN_AGENT
 
-from ..factories import form_data, make_record, make_registration, make_user, outbox
+from ..factories import form_data, make_record, make_registration, make_user, outbox, sign_in
 from ..oidc_provider import USERS, back_to_app, through_provider
 
 SLUG = "atelier-des-communs"
@@ -47,8 +47,9 @@ def test_with_settings_the_button_comes_above_the_email_form(proconnect_app):
     assert 'href="https://www.proconnect.gouv.fr/"' in page
     assert 'title="Qu’est-ce que ProConnect ? - nouvelle fenêtre"' in page
     assert page.index("fr-connect--pro") < page.index('id="formulaire-inscription"')
-    sign_in = proconnect_app.test_client().get("/connexion").get_data(as_text=True)
-    assert "fr-connect--pro" in sign_in and 'action="/connexion/proconnect"' in sign_in
+    sign_in_page = proconnect_app.test_client().get("/connexion").get_data(as_text=True)
+    assert "fr-connect--pro" in sign_in_page and 'action="/connexion/proconnect"' in sign_in_page
+    assert 'id="proconnect-deconnexion"' not in page  # no ProConnect session here
 
 
 # --- Agents --------------------------------------------------------------------------------
@@ -98,6 +99,40 @@ def test_a_public_agent_is_confirmed_at_once_with_the_verified_address(proconnec
     assert "Votre inscription est confirmée" in page and "Confirmée" in page
 
 
+def test_the_identity_is_forgotten_once_registered(proconnect_app, oidc):
+    """On a shared computer, the next person cannot register the agent in a click; the
+    ProConnect session can still be ended from the form."""
+    client = proconnect_app.test_client()
+    through_provider(client, START, "etat")
+    assert client.post(REGISTER, data=form_data()).status_code == 302
+    with client.session_transaction() as session:
+        assert proconnect.IDENTITY_KEY not in session
+        assert session[proconnect.ID_TOKEN_KEY].count(".") == 2  # for the sign-out
+    page = client.get(REGISTER).get_data(as_text=True)
+    assert 'id="proconnect-identite"' not in page and "readonly" not in page
+    assert "fr-connect--pro" in page and 'id="proconnect-deconnexion"' in page
+    # The next person's registration takes the e-mail path.
+    client.post(REGISTER, data=form_data(email="voisin@numerique.gouv.fr"))
+    assert [m.kind for m in outbox(proconnect_app)] == ["confirmed", "confirm_address"]
+    left = client.post(f"{START}/quitter")
+    assert urlsplit(left.headers["Location"]).path == "/api/v2/session/end"
+    with client.session_transaction() as session:
+        assert proconnect.ID_TOKEN_KEY not in session
+
+
+def test_an_agent_already_registered_is_told_so_and_nothing_is_sent(proconnect_app, event):
+    email = USERS["etat"]["email"]
+    existing = make_registration(proconnect_app, event, Status.CONFIRMED, email=email)
+    client = proconnect_app.test_client()
+    through_provider(client, START, "etat")
+    sent = client.post(REGISTER, data=form_data())
+    assert sent.status_code == 302 and "/mon-inscription/" in sent.headers["Location"]
+    page = client.get(sent.headers["Location"]).get_data(as_text=True)
+    assert ALREADY_REGISTERED in page and "Un e-mail de confirmation" not in page
+    assert registration_of(proconnect_app, email).public_id == existing.public_id
+    assert outbox(proconnect_app) == []
+
+
 def test_a_full_event_puts_the_agent_on_the_waiting_list(proconnect_app, event):
     make_record(proconnect_app, event, capacity=0)
     client = proconnect_app.test_client()
@@ -126,12 +161,16 @@ def test_the_organiser_sees_a_proconnect_registration(proconnect_app, event):
     make_registration(proconnect_app, event, email="par.mail@numerique.gouv.fr")
     make_user(proconnect_app, "orga@numerique.gouv.fr")
     staff = proconnect_app.test_client()
-    staff.post("/connexion", data={"email": "orga@numerique.gouv.fr", "password": "x"})
-    from ..factories import sign_in
-
     sign_in(staff, "orga@numerique.gouv.fr")
     listing = staff.get(f"/organisation/{SLUG}/inscrits").get_data(as_text=True)
-    assert "fr-badge" in listing and ">ProConnect</span>" in listing and "E-mail" in listing
+    identification = {
+        email: cells[-1]
+        for row in re.findall(r"<tr>(.*?)</tr>", listing, re.S)
+        if (cells := re.findall(r"<td>(.*?)</td>", row, re.S))
+        for email in cells[1:2]
+    }
+    assert identification["par.mail@numerique.gouv.fr"] == "E-mail"
+    assert ">ProConnect</span>" in identification[USERS["etat"]["email"]]
     public_id = registration_of(proconnect_app, USERS["etat"]["email"]).public_id
     page = staff.get(f"/organisation/{SLUG}/inscrits/{public_id}").get_data(as_text=True)
     assert "ProConnect : adresse vérifiée" in page
@@ -154,6 +193,11 @@ def test_someone_without_a_public_role_is_sent_to_the_email_path(proconnect_app,
     # The e-mail path works as before: a link to confirm.
     client.post(REGISTER, data=form_data())
     assert [m.kind for m in outbox(proconnect_app)] == ["confirm_address"]
+    # Signed in at ProConnect all the same: they can sign out of it from here.
+    assert 'id="proconnect-deconnexion"' in page
+    left = client.post(f"{START}/quitter")
+    end = urlsplit(left.headers["Location"])
+    assert end.path == "/api/v2/session/end" and "id_token_hint" in parse_qs(end.query)
 
 
 def test_a_tampered_state_is_refused_without_an_error_page(proconnect_app, oidc):
@@ -172,6 +216,17 @@ def test_a_tampered_state_is_refused_without_an_error_page(proconnect_app, oidc)
     assert "La connexion avec ProConnect n’a pas abouti" in page
     assert 'id="proconnect-identite"' not in page
     assert oidc.token_requests == []  # the code was never spent
+
+
+def test_a_state_that_is_not_ascii_is_refused_without_an_error_page(proconnect_app, oidc):
+    client = proconnect_app.test_client()
+    assert client.get(START).status_code == 302  # a flow in progress
+    back = client.get("/proconnect/retour?code=x&state=%C3%A9")
+    assert back.status_code == 302 and back.headers["Location"] == REGISTER
+    assert "La connexion avec ProConnect n’a pas abouti" in client.get(REGISTER).get_data(
+        as_text=True
+    )
+    assert oidc.token_requests == []
 
 
 def test_a_callback_replayed_is_refused(proconnect_app, oidc):
@@ -210,6 +265,23 @@ def test_the_agent_can_leave_proconnect(proconnect_app, oidc):
     assert back.headers["Location"] == REGISTER
     page = client.get(REGISTER).get_data(as_text=True)
     assert "fr-connect--pro" in page and 'id="proconnect-identite"' not in page
+    assert 'id="proconnect-deconnexion"' not in page  # the ProConnect session is over
+
+
+@pytest.mark.parametrize("state", ["faux", "%C3%A9"])
+def test_a_logout_return_with_another_state_goes_home(proconnect_app, oidc, state):
+    """The state is checked on the way back: a return that is not ours does not lead where
+    the sign-out was going, and spends the sign-out in progress."""
+    client = proconnect_app.test_client()
+    through_provider(client, START, "etat")
+    left = client.post(f"{START}/quitter")
+    assert urlsplit(left.headers["Location"]).path == "/api/v2/session/end"
+    back = client.get(f"/proconnect/deconnexion/retour?state={state}")
+    assert back.status_code == 302 and back.headers["Location"] == "/"
+    # Even the genuine state, afterwards, finds no sign-out in progress.
+    genuine = parse_qs(urlsplit(left.headers["Location"]).query)["state"][0]
+    again = client.get(f"/proconnect/deconnexion/retour?state={genuine}")
+    assert again.headers["Location"] == "/"
 
 
 # --- Staff ---------------------------------------------------------------------------------
@@ -261,15 +333,14 @@ def test_staff_sign_out_ends_the_proconnect_session_too(proconnect_app, oidc):
     back = back_to_app(client, answer.headers["Location"])
     assert back.headers["Location"] == "/"
     assert client.get("/organisation/").status_code == 302  # signed out here too
-    # A return with another state goes home, and nothing else.
-    assert back_to_app(client, "/proconnect/deconnexion/retour?state=faux").status_code == 302
+    # A return with no sign-out in progress goes home, and nothing else.
+    stray = back_to_app(client, "/proconnect/deconnexion/retour?state=faux")
+    assert stray.status_code == 302 and stray.headers["Location"] == "/"
 
 
 def test_password_sign_out_does_not_go_through_proconnect(proconnect_app):
     make_user(proconnect_app, "orga@numerique.gouv.fr")
     client = proconnect_app.test_client()
-    from ..factories import sign_in
-
     sign_in(client, "orga@numerique.gouv.fr")
     assert client.post("/deconnexion").headers["Location"] == "/"
 
