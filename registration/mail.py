@@ -266,27 +266,42 @@ _HISTORY = (
     .where(StatusChange.attendee_id == bindparam("attendee"))
     .order_by(StatusChange.id)
 )
-_LAST_CALENDAR = (
-    select(OutboxMessage.params, OutboxMessage.ics)
-    .where(
-        OutboxMessage.attendee_id == bindparam("attendee"),
-        OutboxMessage.kind.in_(sorted(WITH_CALENDAR)),
+
+
+def _last_calendar(column: Any) -> Any:
+    """`column` of the registration's latest calendar message."""
+    return (
+        select(column)
+        .where(
+            OutboxMessage.attendee_id == bindparam("attendee"),
+            OutboxMessage.kind.in_(sorted(WITH_CALENDAR)),
+        )
+        .order_by(OutboxMessage.id.desc())
+        .limit(1)
+        .scalar_subquery()
     )
-    .order_by(OutboxMessage.id.desc())
-    .limit(1)
+
+
+_LAST_CALENDAR = select(_last_calendar(OutboxMessage.params), _last_calendar(OutboxMessage.ics))
+# An invitation's read, in one round trip (it sits in a confirmation's transaction).
+_INVITATION_STATE = select(
+    _CANCELLATIONS.scalar_subquery(),
+    _last_calendar(OutboxMessage.params),
+    _last_calendar(OutboxMessage.ics),
 )
 
 
-def _calendar_uid(connection: DBConnection, attendee_id: int, public_id: str) -> str:
+def _calendar_uid(
+    connection: DBConnection, attendee_id: int, public_id: str, last: Any = None
+) -> str:
     """The UID the registration's calendar messages carry, fixed when the first is queued:
     the one its latest calendar message gave (stored in its parameters, read in its .ics if
     it was rendered when queued, or, queued before the UID was stored, the sender's domain as
     it renders it), else a new one. So neither MAIL_DEFAULT_SENDER nor PUBLIC_BASE_URL
     changing between an invitation and its cancellation breaks the match."""
-    row = connection.execute(_LAST_CALENDAR, {"attendee": attendee_id}).first()
-    if row is None:
+    params, ics = last or connection.execute(_LAST_CALENDAR, {"attendee": attendee_id}).one()
+    if params is None and ics is None:
         return new_calendar_uid(public_id)
-    params, ics = row
     if ics:
         unfolded = str(ics).replace("\r\n ", "").replace("\n ", "")
         for line in unfolded.splitlines():
@@ -303,10 +318,11 @@ def _calendar_params(
     to cancellation) raises the SEQUENCE by two, so an invitation after a cancellation outdoes
     it; `invited` says whether the round just cancelled held a seat, and so had an invitation;
     `uid` is the entry's UID."""
-    uid = _calendar_uid(connection, attendee_id, public_id)
     if kind not in CANCELLATIONS:
-        count = connection.execute(_CANCELLATIONS, {"attendee": attendee_id}).scalar_one()
+        count, *last = connection.execute(_INVITATION_STATE, {"attendee": attendee_id}).one()
+        uid = _calendar_uid(connection, attendee_id, public_id, last)
         return {"cancellations": int(count), "invited": False, "uid": uid}
+    uid = _calendar_uid(connection, attendee_id, public_id)
     cancellations, held, invited = 0, False, False
     for status in connection.execute(_HISTORY, {"attendee": attendee_id}).scalars():
         if status == Status.CONFIRMED:
