@@ -60,6 +60,7 @@ SUBJECTS = {
     "waitlisted": "Vous êtes sur liste d’attente : {title}",
     "promoted": "Une place s’est libérée pour vous : {title}",
     "cancelled": "Inscription annulée : {title}",
+    "cancelled_by_organiser": "Inscription annulée par l’équipe organisatrice : {title}",
     "duplicate": "Rappel de votre inscription : {title}",
     "reminder": "Rappel : {title}, bientôt",
     "review_received": "Votre demande sera vérifiée : {title}",
@@ -96,21 +97,43 @@ def _sender_domain() -> str:
     return parseaddr(current_app.config["MAIL_DEFAULT_SENDER"])[1].rpartition("@")[2] or "localhost"
 
 
+def new_calendar_uid(public_id: str) -> str:
+    """A registration's calendar UID, chosen when its first calendar message is queued and
+    kept for good (see `_calendar_uid`): on the host of the service's public address."""
+    return f"{public_id}@{urlsplit(current_app.config['PUBLIC_BASE_URL']).hostname or 'localhost'}"
+
+
+def legacy_calendar_uid(public_id: str) -> str:
+    """The UID of a message queued before the UID was stored in its parameters: computed, as
+    it always was, with the sender's domain when it is sent."""
+    return f"{public_id}@{_sender_domain()}"
+
+
 def calendar_invite(
-    event: Event, public_id: str, *, sequence: int = 0, cancel: bool = False
+    event: Event,
+    public_id: str,
+    *,
+    sequence: int = 0,
+    cancel: bool = False,
+    uid: str | None = None,
+    attendee: tuple[str, str] | None = None,
 ) -> str:
     """An .ics with a VTIMEZONE and a UID stable for the registration: the invitation
-    (METHOD:PUBLISH), or its cancellation (METHOD:CANCEL, same UID, a higher SEQUENCE), which
-    takes the event out of the agent's calendar."""
-    from icalendar import Calendar
+    (METHOD:REQUEST), or its cancellation (METHOD:CANCEL, same UID, a higher SEQUENCE), which
+    takes the event out of the agent's calendar. Both name the ORGANIZER and the agent as
+    ATTENDEE (`attendee`: their address and name), which iTIP requires and Gmail needs to
+    honour the cancellation."""
+    from icalendar import Calendar, vCalAddress
     from icalendar import Event as CalendarEvent
 
     cal = Calendar()
     cal.add("prodid", "-//inscriptions//FR")
     cal.add("version", "2.0")
-    cal.add("method", "CANCEL" if cancel else "PUBLISH")
+    # REQUEST, not PUBLISH: Google Calendar removes an event on a CANCEL only if it came as
+    # a REQUEST, and RFC 5546 allows no ATTENDEE in a PUBLISH.
+    cal.add("method", "CANCEL" if cancel else "REQUEST")
     entry = CalendarEvent()
-    entry.add("uid", f"{public_id}@{_sender_domain()}")
+    entry.add("uid", uid or legacy_calendar_uid(public_id))
     entry.add("sequence", sequence)
     entry.add("dtstamp", clock.now())
     entry.add("dtstart", event.start.astimezone(PARIS))
@@ -119,6 +142,17 @@ def calendar_invite(
     entry.add("location", ", ".join(p for p in (event.place, event.address) if p))
     entry.add("description", event.chapeau)
     entry.add("url", external_url("public.event", slug=event.slug))
+    entry.add("organizer", _organizer(event))
+    if attendee is not None:
+        address, name = attendee
+        guest = vCalAddress(f"mailto:{_ascii_domain(address)}")
+        if name:
+            guest.params["CN"] = name
+        guest.params["ROLE"] = "REQ-PARTICIPANT"
+        # Registered already: nothing to answer (no RSVP buttons to press, no reply expected).
+        guest.params["PARTSTAT"] = "ACCEPTED"
+        guest.params["RSVP"] = "FALSE"
+        entry.add("attendee", guest)
     if cancel:
         entry.add("status", "CANCELLED")
         entry.add("comment", "Votre inscription à cet événement est annulée.")
@@ -128,6 +162,18 @@ def calendar_invite(
     for tzid in sorted(cal.get_missing_tzids()):
         cal.subcomponents.insert(len(cal.timezones), _vtimezone(tzid))
     return str(cal.to_ical().decode("utf-8"))
+
+
+def _organizer(event: Event) -> Any:
+    """The event's contact, else the sender's address; named after the organiser."""
+    from icalendar import vCalAddress
+
+    sender_name, sender = parseaddr(current_app.config["MAIL_DEFAULT_SENDER"])
+    organizer = vCalAddress(f"mailto:{_ascii_domain(event.contact or sender)}")
+    name = event.organiser or sender_name
+    if name:
+        organizer.params["CN"] = name[:1].upper() + name[1:]
+    return organizer
 
 
 def calendar_method(ics: str) -> str:
@@ -206,7 +252,9 @@ class MailRegistration:
 # Only a held seat comes with an invitation for the agenda; the cancellation of a
 # registration that had one takes it out again.
 WITH_INVITE = frozenset({"confirmed", "reminder", "promoted"})
-WITH_CALENDAR = WITH_INVITE | {"review_accepted", "cancelled"}
+# The agent's own cancellation, and the organisers': the same .ics, different words.
+CANCELLATIONS = frozenset({"cancelled", "cancelled_by_organiser"})
+WITH_CALENDAR = WITH_INVITE | {"review_accepted"} | CANCELLATIONS
 
 
 # Built once: the invitation's read sits in a confirmation's transaction.
@@ -220,20 +268,68 @@ _HISTORY = (
 )
 
 
-def _calendar_params(connection: DBConnection, kind: str, attendee_id: int) -> dict[str, Any]:
+def _last_calendar(column: Any) -> Any:
+    """`column` of the registration's latest calendar message."""
+    return (
+        select(column)
+        .where(
+            OutboxMessage.attendee_id == bindparam("attendee"),
+            OutboxMessage.kind.in_(sorted(WITH_CALENDAR)),
+        )
+        .order_by(OutboxMessage.id.desc())
+        .limit(1)
+        .scalar_subquery()
+    )
+
+
+_LAST_CALENDAR = select(_last_calendar(OutboxMessage.params), _last_calendar(OutboxMessage.ics))
+# An invitation's read, in one round trip (it sits in a confirmation's transaction).
+_INVITATION_STATE = select(
+    _CANCELLATIONS.scalar_subquery(),
+    _last_calendar(OutboxMessage.params),
+    _last_calendar(OutboxMessage.ics),
+)
+
+
+def _calendar_uid(
+    connection: DBConnection, attendee_id: int, public_id: str, last: Any = None
+) -> str:
+    """The UID the registration's calendar messages carry, fixed when the first is queued:
+    the one its latest calendar message gave (stored in its parameters, read in its .ics if
+    it was rendered when queued, or, queued before the UID was stored, the sender's domain as
+    it renders it), else a new one. So neither MAIL_DEFAULT_SENDER nor PUBLIC_BASE_URL
+    changing between an invitation and its cancellation breaks the match."""
+    params, ics = last or connection.execute(_LAST_CALENDAR, {"attendee": attendee_id}).one()
+    if params is None and ics is None:
+        return new_calendar_uid(public_id)
+    if ics:
+        unfolded = str(ics).replace("\r\n ", "").replace("\n ", "")
+        for line in unfolded.splitlines():
+            if line.upper().startswith("UID:"):
+                return line[4:].strip()
+    stored = ((params or {}).get("calendar") or {}).get("uid")
+    return str(stored) if stored else legacy_calendar_uid(public_id)
+
+
+def _calendar_params(
+    connection: DBConnection, kind: str, attendee_id: int, public_id: str
+) -> dict[str, Any]:
     """Where the registration's calendar entry stands, from its history: each round (sign-up
     to cancellation) raises the SEQUENCE by two, so an invitation after a cancellation outdoes
-    it; `invited` says whether the round just cancelled held a seat, and so had an invitation."""
-    if kind != "cancelled":
-        count = connection.execute(_CANCELLATIONS, {"attendee": attendee_id}).scalar_one()
-        return {"cancellations": int(count), "invited": False}
+    it; `invited` says whether the round just cancelled held a seat, and so had an invitation;
+    `uid` is the entry's UID."""
+    if kind not in CANCELLATIONS:
+        count, *last = connection.execute(_INVITATION_STATE, {"attendee": attendee_id}).one()
+        uid = _calendar_uid(connection, attendee_id, public_id, last)
+        return {"cancellations": int(count), "invited": False, "uid": uid}
+    uid = _calendar_uid(connection, attendee_id, public_id)
     cancellations, held, invited = 0, False, False
     for status in connection.execute(_HISTORY, {"attendee": attendee_id}).scalars():
         if status == Status.CONFIRMED:
             held = True
         elif status == Status.CANCELLED:
             cancellations, invited, held = cancellations + 1, held, False
-    return {"cancellations": cancellations, "invited": invited}
+    return {"cancellations": cancellations, "invited": invited, "uid": uid}
 
 
 def _values(
@@ -267,8 +363,12 @@ def _values(
     }
 
 
-def _calendar_of(kind: str, connection: DBConnection, attendee_id: int) -> dict[str, Any] | None:
-    return _calendar_params(connection, kind, attendee_id) if kind in WITH_CALENDAR else None
+def _calendar_of(
+    kind: str, connection: DBConnection, attendee_id: int, public_id: str
+) -> dict[str, Any] | None:
+    if kind not in WITH_CALENDAR:
+        return None
+    return _calendar_params(connection, kind, attendee_id, public_id)
 
 
 def queue(session: Session, kind: str, event: Event, registration: Registration) -> OutboxMessage:
@@ -276,7 +376,7 @@ def queue(session: Session, kind: str, event: Event, registration: Registration)
     templates' parameters. The deliverer renders it."""
     if registration.id is None or kind in WITH_CALENDAR:
         session.flush()  # a new registration's ids, or its latest history line
-    calendar = _calendar_of(kind, session.connection(), registration.id)
+    calendar = _calendar_of(kind, session.connection(), registration.id, registration.public_id)
     values = _values(kind, event, MailRegistration.of(registration), registration.email, calendar)
     message = OutboxMessage(attendee_id=registration.id, **values)
     session.add(message)
@@ -297,7 +397,7 @@ def queue_row(
 ) -> int:
     """`queue` for a registration written in SQL, on the caller's connection and in its
     transaction (a sign-up's hot path), after its history line. Returns the message's id."""
-    calendar = _calendar_of(kind, connection, attendee_id)
+    calendar = _calendar_of(kind, connection, attendee_id, registration.public_id)
     values = _values(kind, event, registration, recipient, calendar)
     message_id = connection.execute(_INSERT, {**values, "attendee_id": attendee_id}).scalar_one()
     wake_on_commit(connection)
@@ -319,7 +419,7 @@ def requeue_row(
             select(OutboxMessage.attendee_id).where(OutboxMessage.id == message_id)
         ).scalar_one()
         if attendee_id is not None:
-            calendar = _calendar_params(connection, kind, attendee_id)
+            calendar = _calendar_params(connection, kind, attendee_id, registration.public_id)
     values = _values(kind, event, registration, "", calendar)
     connection.execute(
         update(OutboxMessage)
@@ -401,8 +501,9 @@ class EventNotFound(Exception):
     the message waits and is tried again."""
 
 
-def render(kind: str, subject: str, params: dict[str, Any]) -> Rendered:
-    """Render a queued message from templates/email/, with the event as the content says now."""
+def render(kind: str, subject: str, params: dict[str, Any], recipient: str = "") -> Rendered:
+    """Render a queued message from templates/email/, with the event as the content says now;
+    `recipient` is the agent's address, the ATTENDEE of its .ics."""
     slug = params["event"]
     event = content.current_site(current_app.config["CONTENT_DIR"]).event(slug)
     if event is None:
@@ -419,7 +520,7 @@ def render(kind: str, subject: str, params: dict[str, Any]) -> Rendered:
         "confirm_url": external_url("public.confirm", slug=slug, token=params["confirm_token"]),
         **checkin_codes.mail_context(kind, params),  # check-in: the code, where it is due
     }
-    ics = _calendar_part(kind, event, registration, params.get("calendar"))
+    ics = _calendar_part(kind, event, registration, params.get("calendar"), recipient)
     context["with_calendar"] = ics is not None
     return Rendered(
         subject=subject,
@@ -431,18 +532,32 @@ def render(kind: str, subject: str, params: dict[str, Any]) -> Rendered:
 
 
 def _calendar_part(
-    kind: str, event: Event, registration: MailRegistration, calendar: dict[str, Any] | None
+    kind: str,
+    event: Event,
+    registration: MailRegistration,
+    calendar: dict[str, Any] | None,
+    recipient: str,
 ) -> str | None:
     """The invitation for a held seat, or the cancellation of the one sent before. A row
-    queued before the calendar parameters existed is the first round: SEQUENCE 0, then 1."""
+    queued before the calendar parameters existed is the first round: SEQUENCE 0, then 1;
+    one queued before the UID was stored gets the UID it always had."""
     cancellations = (calendar or {}).get("cancellations", 0)
+    name = f"{registration.first_name} {registration.last_name}".strip()
+    common: dict[str, Any] = {
+        "uid": (calendar or {}).get("uid"),
+        "attendee": (recipient, name) if recipient else None,
+    }
     if kind in WITH_INVITE or (
         kind == "review_accepted" and registration.status == Status.CONFIRMED
     ):
-        return calendar_invite(event, registration.public_id, sequence=2 * cancellations)
-    if kind == "cancelled" and (calendar is None or calendar["invited"]):
+        return calendar_invite(event, registration.public_id, sequence=2 * cancellations, **common)
+    if kind in CANCELLATIONS and (calendar is None or calendar["invited"]):
         return calendar_invite(
-            event, registration.public_id, sequence=2 * max(cancellations, 1) - 1, cancel=True
+            event,
+            registration.public_id,
+            sequence=2 * max(cancellations, 1) - 1,
+            cancel=True,
+            **common,
         )
     return None
 
@@ -457,6 +572,7 @@ def rendered(message: OutboxMessage) -> Rendered:
         message.body_text,
         message.body_html,
         message.ics,
+        message.recipient,
     )
 
 
@@ -467,10 +583,11 @@ def _rendering(
     body_text: str | None,
     body_html: str | None,
     ics: str | None,
+    recipient: str,
 ) -> Rendered:
     if body_text is not None or params is None:
         return Rendered(subject, body_text or "", body_html or "", ics)
-    return render(kind, subject, params)
+    return render(kind, subject, params, recipient)
 
 
 # --- Delivery -------------------------------------------------------------------------------
@@ -510,7 +627,13 @@ class Claim:
 
     def rendered(self) -> Rendered:
         return _rendering(
-            self.kind, self.subject, self.params, self.body_text, self.body_html, self.ics
+            self.kind,
+            self.subject,
+            self.params,
+            self.body_text,
+            self.body_html,
+            self.ics,
+            self.recipient,
         )
 
 

@@ -171,7 +171,7 @@ def test_the_confirmation_carries_a_calendar_invite(mail_app, smtp, event):
     assert [str(tz["TZID"]) for tz in calendar.walk("VTIMEZONE")] == ["Europe/Paris"]
     assert str(entry["location"]) == PLACE
     registration = registrations(mail_app)[0]
-    assert str(entry["uid"]) == f"{registration.public_id}@numerique.gouv.fr"
+    assert str(entry["uid"]) == f"{registration.public_id}@localhost"  # PUBLIC_BASE_URL's host
     assert str(entry["summary"]) == TITLE
     assert str(entry["url"]) == f"http://localhost/agenda/{event.slug}/"
 
@@ -196,6 +196,7 @@ def test_an_invite_for_an_event_without_an_end_lasts_two_hours(mail_app, smtp, p
         ("review_accepted", Status.WAITLISTED, False),
         ("review_refused", Status.REFUSED, False),
         ("cancelled", Status.CANCELLED, False),
+        ("cancelled_by_organiser", Status.CANCELLED, False),
         ("duplicate", Status.CONFIRMED, False),
         ("reminder", Status.CONFIRMED, True),
     ],
@@ -323,17 +324,17 @@ def test_the_cancellation_takes_the_event_out_of_the_calendar(mail_app, smtp, ev
     confirmed = sign_up_and_confirm(mail_app, smtp, event)
     cancelled = cancel_through_the_link(mail_app, smtp, confirmed)
     invite, cancel = ics_of(confirmed), ics_of(cancelled)
-    assert str(invite["METHOD"]) == "PUBLISH" and str(cancel["METHOD"]) == "CANCEL"
+    assert str(invite["METHOD"]) == "REQUEST" and str(cancel["METHOD"]) == "CANCEL"
     [invited] = invite.walk("VEVENT")
     [withdrawn] = cancel.walk("VEVENT")
     assert str(withdrawn["UID"]) == str(invited["UID"])
-    assert str(invited["UID"]) == f"{registrations(mail_app)[0].public_id}@numerique.gouv.fr"
+    assert str(invited["UID"]) == f"{registrations(mail_app)[0].public_id}@localhost"
     assert (invited.decoded("SEQUENCE"), withdrawn.decoded("SEQUENCE")) == (0, 1)
     assert str(withdrawn["STATUS"]) == "CANCELLED" and "STATUS" not in invited
     assert withdrawn.decoded("dtstart") == invited.decoded("dtstart")
     # Each MIME part says its iTIP method, as calendar clients read it there.
     invite_part, cancel_part = calendar_part(confirmed), calendar_part(cancelled)
-    assert invite_part.get_param("method") == "PUBLISH"
+    assert invite_part.get_param("method") == "REQUEST"
     assert cancel_part.get_param("method") == "CANCEL"
     assert cancel_part.get_filename() == "annulation.ics"
     assert "L’annulation pour votre agenda est jointe" in text_of(cancelled)
@@ -381,6 +382,7 @@ def test_the_calendar_speaks_french(mail_app, smtp, event):
     ("kind", "status"),
     [
         ("cancelled", Status.CANCELLED),
+        ("cancelled_by_organiser", Status.CANCELLED),
         ("review_refused", Status.REFUSED),
         ("reminder", Status.CANCELLED),  # whatever kind: a registration that is over
         ("duplicate", Status.EXPIRED),
@@ -421,6 +423,166 @@ def test_a_cancellation_queued_before_the_calendar_parameters_still_withdraws_th
     [entry] = ics_of(smtp.messages[0]).walk("VEVENT")
     assert entry.decoded("SEQUENCE") == 1 and str(entry["STATUS"]) == "CANCELLED"
     assert str(entry["UID"]) == f"{registration.public_id}@numerique.gouv.fr"
+
+
+def test_the_invitation_and_its_cancellation_name_the_organiser_and_the_agent(
+    mail_app, smtp, event
+):
+    """iTIP wants an ORGANIZER, and Gmail and Outlook ignore a CANCEL without it and an
+    ATTENDEE: both .ics name them, the same way."""
+    confirmed = sign_up_and_confirm(mail_app, smtp, event)
+    cancelled = cancel_through_the_link(mail_app, smtp, confirmed)
+    for message in (confirmed, cancelled):
+        [entry] = ics_of(message).walk("VEVENT")
+        organizer, attendee = entry["ORGANIZER"], entry["ATTENDEE"]
+        assert str(organizer) == "mailto:contact@example.gouv.fr"  # the event's contact
+        assert organizer.params["CN"] == "La mission des communs numériques"
+        assert str(attendee) == "mailto:camille.durand@numerique.gouv.fr"
+        assert attendee.params["CN"] == "Camille Durand"
+        assert (attendee.params["PARTSTAT"], attendee.params["RSVP"]) == ("ACCEPTED", "FALSE")
+
+
+def test_without_a_contact_the_organizer_is_the_sender(make_app, smtp_config, smtp, tmp_path):
+    site = tmp_path / "content"
+    shutil.copytree(FIXTURE_CONTENT, site)
+    config = site / "_config.yml"
+    config.write_text(config.read_text("utf-8").replace("contact:", "# contact:"), "utf-8")
+    app = make_app(CONTENT_DIR=str(site), **smtp_config)
+    found = load_site(site).event("atelier-des-communs")
+    assert found is not None and found.contact == ""
+    queue(app, found, "confirmed", status=Status.CONFIRMED, email="agent@numerique.gouv.fr")
+    deliver(app)
+    [entry] = ics_of(smtp.messages[0]).walk("VEVENT")
+    assert str(entry["ORGANIZER"]) == "mailto:ne-pas-repondre@numerique.gouv.fr"
+    assert entry["ORGANIZER"].params["CN"] == "La mission des communs numériques"
+    assert str(entry["ATTENDEE"]) == "mailto:agent@numerique.gouv.fr"
+
+
+def test_the_uid_holds_when_the_sender_and_the_address_change_before_the_cancellation(
+    mail_app, smtp, event
+):
+    """The UID is fixed when the first calendar message is queued, and every later one of the
+    registration reuses it: the cancellation still finds the invitation."""
+    confirmed = sign_up_and_confirm(mail_app, smtp, event)
+    mail_app.config["MAIL_DEFAULT_SENDER"] = "Inscriptions <ne-pas-repondre@beta.gouv.fr>"
+    mail_app.config["PUBLIC_BASE_URL"] = "https://inscriptions.beta.gouv.fr"
+    manage = link_in(confirmed, "/mon-inscription/")
+    assert mail_app.test_client().post(manage + "/annuler").status_code == 302
+    deliver(mail_app)
+    [cancelled] = smtp.of_kind("Inscription annulée")
+    invited, withdrawn = (ics_of(m).walk("VEVENT")[0] for m in (confirmed, cancelled))
+    assert str(withdrawn["UID"]) == str(invited["UID"])
+    assert str(invited["UID"]) == f"{registrations(mail_app)[0].public_id}@localhost"
+
+
+def test_the_uid_is_fixed_when_queued_not_when_sent(mail_app, smtp, event):
+    [registration] = queue(mail_app, event, "confirmed", status=Status.CONFIRMED)
+    mail_app.config["MAIL_DEFAULT_SENDER"] = "Inscriptions <ne-pas-repondre@beta.gouv.fr>"
+    mail_app.config["PUBLIC_BASE_URL"] = "https://inscriptions.beta.gouv.fr"
+    deliver(mail_app)
+    [entry] = ics_of(smtp.messages[0]).walk("VEVENT")
+    assert str(entry["UID"]) == f"{registration.public_id}@localhost"
+
+
+def test_a_cancellation_of_an_invitation_queued_before_the_uid_was_stored_matches_it(
+    mail_app, smtp, event
+):
+    """An invitation queued by the previous code has no stored UID: it goes out with the
+    sender's domain, as it always did, and so does the cancellation queued after it."""
+    [registration] = queue(mail_app, event, "confirmed", status=Status.CONFIRMED)
+    with mail_app.app_context():
+        [row] = db.session.scalars(sa.select(OutboxMessage)).all()
+        row.params = {**row.params, "calendar": {"cancellations": 0, "invited": False}}
+        db.session.commit()
+    deliver(mail_app)
+    with mail_app.app_context():
+        api.cancel(event, links.manage_token(registration))
+    deliver(mail_app)
+    [confirmed] = smtp.of_kind("Inscription confirmée")
+    [cancelled] = smtp.of_kind("Inscription annulée")
+    invited, withdrawn = (ics_of(m).walk("VEVENT")[0] for m in (confirmed, cancelled))
+    assert str(invited["UID"]) == f"{registration.public_id}@numerique.gouv.fr"
+    assert str(withdrawn["UID"]) == str(invited["UID"])
+    assert withdrawn.decoded("SEQUENCE") == 1
+
+
+def test_a_cancellation_after_an_invitation_rendered_when_queued_takes_its_uid(
+    mail_app, smtp, event
+):
+    """Rows from before rendering moved to the deliverer hold their .ics: its UID is read."""
+    [registration] = queue(mail_app, event, "confirmed", status=Status.CONFIRMED)
+    old_uid = f"{registration.public_id}@ancien.gouv.fr"
+    with mail_app.app_context():
+        [row] = db.session.scalars(sa.select(OutboxMessage)).all()
+        rendered = mail.rendered(row)
+        assert rendered.ics is not None
+        row.body_text, row.body_html = rendered.body_text, rendered.body_html
+        row.ics = rendered.ics.replace(f"{registration.public_id}@localhost", old_uid)
+        row.params = None
+        db.session.commit()
+    with mail_app.app_context():
+        api.cancel(event, links.manage_token(registration))
+    deliver(mail_app)
+    [cancelled] = smtp.of_kind("Inscription annulée")
+    assert str(ics_of(cancelled).walk("VEVENT")[0]["UID"]) == old_uid
+
+
+# --- The organisers cancel (issue 14) -------------------------------------------------------
+
+
+def test_an_organisers_cancellation_says_so_and_takes_the_event_out_of_the_calendar(
+    mail_app, smtp, event
+):
+    from registration.backoffice import api as backoffice
+
+    confirmed = sign_up_and_confirm(mail_app, smtp, event)
+    [registration] = registrations(mail_app)
+    with mail_app.app_context():
+        backoffice.cancel_registration(event, registration.public_id, "orga@numerique.gouv.fr")
+    deliver(mail_app)
+    [cancelled] = smtp.of_kind("Inscription annulée par l’équipe organisatrice")
+    assert cancelled["To"] == "camille.durand@numerique.gouv.fr"
+    assert cancelled["Reply-To"] == "contact@example.gouv.fr"
+    text, html = text_of(cancelled), html_of(cancelled)
+    for part in (text, html):
+        assert f"L’équipe organisatrice a annulé votre inscription à « {TITLE} »." in part
+        assert "Si vous pensez qu’il s’agit d’une erreur, écrivez à" in part
+        assert "Une question ? Écrivez à" in part and "contact@example.gouv.fr" in part
+        assert "Si vous changez d’avis" not in part
+        assert "Votre inscription est annulée." not in part
+        assert "/mon-inscription/" not in part
+    assert "L’annulation pour votre agenda est jointe" in text
+    # The same CANCEL as the agent's own cancellation.
+    invite, cancel = ics_of(confirmed), ics_of(cancelled)
+    assert str(cancel["METHOD"]) == "CANCEL"
+    assert calendar_part(cancelled).get_param("method") == "CANCEL"
+    assert calendar_part(cancelled).get_filename() == "annulation.ics"
+    [invited], [withdrawn] = invite.walk("VEVENT"), cancel.walk("VEVENT")
+    assert str(withdrawn["UID"]) == str(invited["UID"])
+    assert (invited.decoded("SEQUENCE"), withdrawn.decoded("SEQUENCE")) == (0, 1)
+    assert str(withdrawn["STATUS"]) == "CANCELLED"
+    assert str(withdrawn["ATTENDEE"]) == "mailto:camille.durand@numerique.gouv.fr"
+
+
+def test_an_organisers_cancellation_before_any_seat_sends_no_calendar(mail_app, smtp, event):
+    from registration.backoffice import api as backoffice
+
+    registration = make_registration(mail_app, event, status=Status.PENDING)
+    with mail_app.app_context():
+        backoffice.cancel_registration(event, registration.public_id, "orga@numerique.gouv.fr")
+    deliver(mail_app)
+    [cancelled] = smtp.messages
+    assert cancelled["Subject"].startswith("Inscription annulée par l’équipe organisatrice")
+    assert list(cancelled.iter_attachments()) == []
+    assert "agenda" not in text_of(cancelled).replace("/agenda/", "")
+
+
+def test_the_agents_own_cancellation_keeps_its_words(mail_app, smtp, event):
+    confirmed = sign_up_and_confirm(mail_app, smtp, event)
+    cancelled = cancel_through_the_link(mail_app, smtp, confirmed)
+    assert cancelled["Subject"] == f"Inscription annulée : {TITLE}"
+    assert "Votre inscription est annulée. Si vous changez d’avis" in text_of(cancelled)
+    assert "L’équipe organisatrice" not in text_of(cancelled)
 
 
 # --- Reply-To and the contact (issue 14) ----------------------------------------------------
@@ -984,7 +1146,7 @@ def test_a_message_says_what_was_true_when_it_was_queued(app, event):
     confirmed, cancelled = outbox(app)
     assert (confirmed.kind, cancelled.kind) == ("confirmed", "cancelled")
     assert "Votre inscription est confirmée." in (confirmed.body_text or "")
-    assert confirmed.ics is not None and "METHOD:PUBLISH" in confirmed.ics
+    assert confirmed.ics is not None and "METHOD:REQUEST" in confirmed.ics
     assert cancelled.ics is not None and "METHOD:CANCEL" in cancelled.ics
 
 

@@ -247,7 +247,8 @@ def cancel_registration(event: Event, public_id: str, actor: str) -> Registratio
         record = seats.lock_event(session, event)
         registration = _registration(session, record.id, public_id)
         reason = "annulée par l’organisation"
-        if not registrations.withdraw(session, event, record, registration, reason, now):
+        notice = "cancelled_by_organiser"
+        if not registrations.withdraw(session, event, record, registration, reason, now, notice):
             raise ActionRefused(
                 f"Cette inscription est déjà {registration.status.label.lower()} : "
                 "il n’y a rien à annuler."

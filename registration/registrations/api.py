@@ -501,16 +501,18 @@ def withdraw(
     registration: Registration,
     reason: str,
     now: datetime,
+    notice: str = "cancelled",
 ) -> bool:
     """Cancel a live registration in the caller's transaction (the event's row locked): the
-    agent gets the « cancelled » e-mail, and a seat it held goes to the waiting list. False,
-    and nothing written, if it was no longer live."""
+    agent gets the `notice` e-mail (« cancelled » when they cancelled, « cancelled_by_organiser »
+    when the organisers did), and a seat it held goes to the waiting list. False, and nothing
+    written, if it was no longer live."""
     if registration.status not in ACTIVE:
         return False
     held_seat = registration.status in SEAT_HOLDING
     registration.move_to(Status.CANCELLED, reason, now)
     registration.expires_at = None
-    mail.queue(session, "cancelled", event, registration)
+    mail.queue(session, notice, event, registration)
     if held_seat:
         seats.free_seat(session, record)
         seats.promote_waitlist(session, event, record, now)

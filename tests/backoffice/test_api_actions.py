@@ -43,7 +43,7 @@ def test_cancelling_a_seat_e_mails_the_agent_and_moves_the_list_up(app, event):
         api.cancel_registration(event, seated.public_id, ORGANISER)
     assert status_of(app, seated).status == Status.CANCELLED
     assert status_of(app, waiting).status == Status.CONFIRMED
-    assert [m.recipient for m in outbox(app, "cancelled")] == ["a@numerique.gouv.fr"]
+    assert [m.recipient for m in outbox(app, "cancelled_by_organiser")] == ["a@numerique.gouv.fr"]
     assert [m.recipient for m in outbox(app, "promoted")] == ["b@numerique.gouv.fr"]
     assert record_of(app, event).seats_taken == 1
     assert audit_log(app) == [(ORGANISER, "cancel-registration", event.slug, "a@numerique.gouv.fr")]
@@ -61,7 +61,7 @@ def test_cancelling_a_registration_awaiting_its_address_frees_no_seat(app, event
     assert status_of(app, pending).status == Status.CANCELLED
     assert status_of(app, pending).expires_at is None
     assert record_of(app, event).seats_taken == 1
-    assert len(outbox(app, "cancelled")) == 1
+    assert len(outbox(app, "cancelled_by_organiser")) == 1
 
 
 def test_cancelling_twice_is_refused_in_french_and_writes_nothing_more(app, event):
@@ -70,7 +70,7 @@ def test_cancelling_twice_is_refused_in_french_and_writes_nothing_more(app, even
         api.cancel_registration(event, seated.public_id, ORGANISER)
         with pytest.raises(ActionRefused, match="déjà annulée"):
             api.cancel_registration(event, seated.public_id, ORGANISER)
-    assert len(audit_log(app)) == 1 and len(outbox(app, "cancelled")) == 1
+    assert len(audit_log(app)) == 1 and len(outbox(app, "cancelled_by_organiser")) == 1
 
 
 def test_a_registration_of_another_event_is_not_found(app, event, plain_event):

@@ -19,6 +19,7 @@ KINDS = [
     ("confirm_address", Status.PENDING),  # its long confirmation link is written out in full
     ("confirmed", Status.CONFIRMED),
     ("cancelled", Status.CANCELLED),
+    ("cancelled_by_organiser", Status.CANCELLED),
     ("review_refused", Status.REFUSED),
 ]
 

@@ -253,8 +253,11 @@ def test_an_organiser_cancels_resends_and_moves_up(live_server, page, tmp_path, 
     )
     expect(page.locator("#statut")).to_have_text("Annulée")
     expect(page.locator("#actions")).to_have_count(0)
-    (cancelled,) = wait_for(lambda: mail_files(folder, "cancelled"), "cancellation e-mail")
+    (cancelled,) = wait_for(
+        lambda: mail_files(folder, "cancelled_by_organiser"), "cancellation e-mail"
+    )
     assert cancelled["To"] == "assis@numerique.gouv.fr"
+    assert mail_files(folder, "cancelled") == []  # the agent's own words are not sent
     (promoted,) = wait_for(lambda: mail_files(folder, "promoted"), "promotion e-mail")
     assert promoted["To"] == "attente@numerique.gouv.fr"
     check_accessibility(page, tmp_path, "fiche-annulee")

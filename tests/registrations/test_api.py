@@ -680,8 +680,9 @@ def test_confirming_locks_the_event_row_only_with_its_last_statement(app, event)
     assert [s.split()[0:3] for s in writes[1:]] == [
         ["UPDATE", "attendees", "SET"],
         ["INSERT", "INTO", "attendee_status_changes"],
-        # its cancellations, counted: the invitation's SEQUENCE outdoes any earlier one
-        ["SELECT", "count(*)", "AS"],
+        # its cancellations, counted (the invitation's SEQUENCE outdoes any earlier one), and
+        # its latest calendar message (its UID), in one round trip
+        ["SELECT", "(SELECT", "count(*)"],
         ["INSERT", "INTO", "outbox"],
         ["UPDATE", "events", "SET"],  # the seat: the last statement before the commit
     ]
