@@ -129,6 +129,14 @@ def _arrival_time(scanned_at: datetime | None, now: datetime) -> datetime:
     return now
 
 
+def unknown_code() -> Answer:
+    """The answer to a code this service did not sign (forged, damaged, another QR code)."""
+    return _refused(
+        "Code non reconnu",
+        "Ce code n’a pas été émis par ce service : il est faux ou abîmé.",
+    )
+
+
 def check_in_code(
     event: Event, code: str, user: User, scanned_at: datetime | None = None
 ) -> Answer:
@@ -136,10 +144,7 @@ def check_in_code(
     try:
         public_id, slug = codes.read_code(code)
     except codes.InvalidCode:
-        return _refused(
-            "Code non reconnu",
-            "Ce code n’a pas été émis par ce service : il est faux ou abîmé.",
-        )
+        return unknown_code()
     if slug != event.slug:
         other = content.current_site(current_app.config["CONTENT_DIR"]).event(slug)
         title = other.title if other is not None else slug
