@@ -7,6 +7,7 @@
   const SCAN_EVERY_MS = 150; // one frame looked at every 150 ms
   const QUIET_MS = 2000; // the same code, unseen this long, is a new scan
   const FLUSH_EVERY_MS = 10000;
+  const SEND_TO_DESK = "Orientez la personne vers l’équipe organisatrice.";
   const ARRIVALS_EVERY_MS = 15000;
   const REQUEST_TIMEOUT_MS = 8000;
 
@@ -149,6 +150,23 @@
     return { response, data };
   }
 
+  // For an answer that is not ours to show: kept and sent again later if the server is in
+  // trouble (5xx), a portal answered instead (not JSON), the requests come too fast, or the
+  // session or the page needs renewing (it goes once that is done). Any other refusal (4xx)
+  // will never change: the scan is dropped, with the reason in red.
+  function worthRetrying(response, data) {
+    const status = response.status;
+    if (status < 400 || status >= 500 || [401, 408, 429].includes(status)) return true;
+    return Boolean(data && (data.reload || data.signed_out));
+  }
+
+  function refused(scan, data) {
+    const message = (data && data.error) || "Le serveur a refusé ce passage.";
+    fill("stop", "Passage refusé", scan.label, "", message, SEND_TO_DESK);
+    undoButton.hidden = true;
+    addHistory(`Refusé : ${[scan.label, message].filter(Boolean).join(" – ")}`, false);
+  }
+
   function enqueue(scan) {
     const queue = loadQueue();
     if (!queue.some((kept) => kept.scan === scan.scan)) queue.push(scan);
@@ -185,6 +203,10 @@
       showArrivals(data.arrivals);
       return;
     }
+    if (!worthRetrying(response, data)) {
+      refused(scan, data);
+      return;
+    }
     enqueue(scan);
     if (data && data.error) showProblem(data.error);
   }
@@ -202,13 +224,19 @@
           break;
         }
         const { response, data } = result;
-        if (!response.ok || !data) {
+        const sent = response.ok && data;
+        if (!sent && worthRetrying(response, data)) {
           if (data && data.error) showProblem(data.error);
           break;
         }
         saveQueue(loadQueue().filter((kept) => kept.scan !== scan.scan));
-        addHistory(`Envoyé après la coupure : ${describe(data)}`, data.ok);
-        showArrivals(data.arrivals);
+        if (sent) {
+          addHistory(`Envoyé après la coupure : ${describe(data)}`, data.ok);
+          showArrivals(data.arrivals);
+        } else {
+          const message = (data && data.error) || "le serveur a refusé ce passage";
+          addHistory(`Refusé après la coupure : ${scan.label} – ${message}`, false);
+        }
       }
     } finally {
       flushing = false;
