@@ -325,28 +325,54 @@
       const script = document.createElement("script");
       script.src = url;
       script.onload = resolve;
-      script.onerror = reject;
+      script.onerror = () => {
+        script.remove(); // the next try adds a fresh one
+        reject(new Error(`${url} not loaded`));
+      };
       document.head.append(script);
     });
   }
 
-  // The browser's BarcodeDetector where it reads QR codes; jsQR (from npm) otherwise.
-  async function makeDetector() {
-    if ("BarcodeDetector" in window) {
-      try {
-        const formats = await window.BarcodeDetector.getSupportedFormats();
-        if (formats.includes("qr_code")) {
-          const detector = new window.BarcodeDetector({ formats: ["qr_code"] });
-          return async (source) => {
-            const found = await detector.detect(source);
-            return found.length ? found[0].rawValue : null;
-          };
-        }
-      } catch (error) {
-        // fall back to jsQR
-      }
+  // The browser's BarcodeDetector, where it reads QR codes (null elsewhere: iOS Safari,
+  // Firefox, Debian's chromium).
+  async function nativeDetector() {
+    if (!("BarcodeDetector" in window)) return null;
+    try {
+      const formats = await window.BarcodeDetector.getSupportedFormats();
+      if (!formats.includes("qr_code")) return null;
+      const detector = new window.BarcodeDetector({ formats: ["qr_code"] });
+      return async (source) => {
+        const found = await detector.detect(source);
+        return found.length ? found[0].rawValue : null;
+      };
+    } catch (error) {
+      return null;
     }
-    if (!window.jsQR) await loadScript(root.dataset.jsqrUrl);
+  }
+
+  // jsQR (from npm) where the browser has no decoder: loaded with the page, so that the
+  // camera still works if the network drops before it is turned on.
+  let jsqrLoading = null;
+  function loadJsqr() {
+    if (window.jsQR) return Promise.resolve();
+    if (!jsqrLoading) {
+      jsqrLoading = loadScript(root.dataset.jsqrUrl).catch((error) => {
+        jsqrLoading = null; // tried again when the camera is turned on
+        throw error;
+      });
+    }
+    return jsqrLoading;
+  }
+  const nativeReady = nativeDetector();
+  nativeReady.then((native) => (native ? null : loadJsqr())).catch(() => {
+    // offline now: loaded again when the camera is turned on
+  });
+
+  // The browser's decoder, or jsQR's; rejects if jsQR cannot be loaded.
+  async function makeDetector() {
+    const native = await nativeReady;
+    if (native) return native;
+    await loadJsqr();
     const canvas = document.createElement("canvas");
     const context = canvas.getContext("2d", { willReadFrequently: true });
     return async (source) => {
@@ -378,6 +404,15 @@
     }
   }
 
+  function releaseCamera() {
+    clearTimeout(timer);
+    if (stream) stream.getTracks().forEach((track) => track.stop());
+    stream = null;
+    video.srcObject = null;
+    video.hidden = true;
+    cameraButton.textContent = "Activer la caméra";
+  }
+
   async function startCamera() {
     if (!navigator.mediaDevices || !navigator.mediaDevices.getUserMedia) {
       cameraState.textContent = "Ce navigateur n’a pas accès à la caméra : utilisez la recherche par nom.";
@@ -385,6 +420,16 @@
     }
     cameraState.textContent = "Ouverture de la caméra…";
     cameraButton.disabled = true;
+    let detect;
+    try {
+      detect = await makeDetector();
+    } catch (error) {
+      cameraButton.disabled = false;
+      cameraState.textContent =
+        "Le lecteur de QR codes n’a pas pu être chargé (pas de connexion ?) : " +
+        "réessayez une fois la connexion revenue, ou utilisez la recherche par nom.";
+      return;
+    }
     try {
       stream = await navigator.mediaDevices.getUserMedia({
         video: { facingMode: "environment" },
@@ -400,10 +445,18 @@
     }
     video.srcObject = stream;
     video.hidden = false;
-    await video.play();
-    const detect = await makeDetector();
+    try {
+      await video.play();
+    } catch (error) {
+      releaseCamera();
+      cameraState.textContent =
+        "L’image de la caméra ne s’affiche pas : réessayez, ou utilisez la recherche par nom.";
+      return;
+    }
     cameraButton.textContent = "Arrêter la caméra";
     cameraState.textContent = "Caméra active : présentez un QR code.";
+    // The button, the image and the answer under it, together on a phone's screen.
+    cameraButton.scrollIntoView({ block: "start" });
     const tick = async () => {
       if (!stream) return;
       try {
@@ -418,11 +471,7 @@
   }
 
   function stopCamera() {
-    clearTimeout(timer);
-    if (stream) stream.getTracks().forEach((track) => track.stop());
-    stream = null;
-    video.hidden = true;
-    cameraButton.textContent = "Activer la caméra";
+    releaseCamera();
     cameraState.textContent = "Caméra arrêtée.";
   }
 
