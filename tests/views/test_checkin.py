@@ -210,6 +210,7 @@ def test_the_manage_page_shows_the_code_of_a_confirmed_registration(app, client,
     page = client.get(manage_path(app, registration)).get_data(as_text=True)
     assert 'id="code-accueil"' in page
     assert 'src="data:image/svg+xml' in page
+    assert f"Code : {code_of(app, registration)}</p>" in page  # for who cannot show an image
     assert f"{manage_path(app, registration)}/billet" in page
 
 
