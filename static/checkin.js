@@ -275,8 +275,16 @@
     const line = document.createElement("p");
     const name = document.createElement("strong");
     name.textContent = person.name;
-    line.append(name, ` – ${person.employer} – ${person.status}`);
-    if (person.arrived) line.append(` – ${person.arrived}`);
+    const parts = [person.employer, person.status, person.arrived].filter(Boolean);
+    line.append(name, ...parts.map((part) => ` – ${part}`));
+    if (!person.confirmed) {
+      // No seat (cancelled, waiting list, unconfirmed…): nothing to record at the door.
+      const status = document.createElement("p");
+      status.className = "app-people__stop";
+      status.textContent = `${person.status} : pas de place réservée. ${SEND_TO_DESK}`;
+      item.append(line, status);
+      return item;
+    }
     const button = document.createElement("button");
     button.type = "button";
     button.className = "fr-btn fr-btn--sm";

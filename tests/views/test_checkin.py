@@ -53,6 +53,7 @@ def test_the_accueil_page_may_use_the_camera_and_is_never_kept(app, organiser_cl
     assert "0 arrivée sur 1 inscription confirmée (0&nbsp;%)" in page
     assert 'src="/static/checkin.js"' in page
     assert 'data-jsqr-url="/static/jsqr/jsQR.js"' in page
+    assert f'data-arrivals-url="{BASE}/arrivees"' in page  # the count follows the other doors
     # Every other page keeps the camera off.
     dashboard = organiser_client.get(f"{BASE}/")
     assert "camera=()" in dashboard.headers["Permissions-Policy"]
