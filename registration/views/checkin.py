@@ -190,7 +190,7 @@ def init_app(app: Flask) -> None:
     )
     app.register_blueprint(jsqr)
     app.add_template_global(_qr_of, "checkin_qr")
-    app.add_template_global(codes.code_for, "checkin_code")
+    app.add_template_global(codes.code_for, "checkin_code_of")
     app.add_template_global(queries.arrivals, "checkin_arrivals")
 
 
