@@ -7,6 +7,7 @@
   const SCAN_EVERY_MS = 150; // one frame looked at every 150 ms
   const QUIET_MS = 2000; // the same code, unseen this long, is a new scan
   const FLUSH_EVERY_MS = 10000;
+  const SEND_TO_DESK = "Orientez la personne vers l’équipe organisatrice.";
   const ARRIVALS_EVERY_MS = 15000;
   const REQUEST_TIMEOUT_MS = 8000;
 
@@ -149,6 +150,23 @@
     return { response, data };
   }
 
+  // For an answer that is not ours to show: kept and sent again later if the server is in
+  // trouble (5xx), a portal answered instead (not JSON), the requests come too fast, or the
+  // session or the page needs renewing (it goes once that is done). Any other refusal (4xx)
+  // will never change: the scan is dropped, with the reason in red.
+  function worthRetrying(response, data) {
+    const status = response.status;
+    if (status < 400 || status >= 500 || [401, 408, 429].includes(status)) return true;
+    return Boolean(data && (data.reload || data.signed_out));
+  }
+
+  function refused(scan, data) {
+    const message = (data && data.error) || "Le serveur a refusé ce passage.";
+    fill("stop", "Passage refusé", scan.label, "", message, SEND_TO_DESK);
+    undoButton.hidden = true;
+    addHistory(`Refusé : ${[scan.label, message].filter(Boolean).join(" – ")}`, false);
+  }
+
   function enqueue(scan) {
     const queue = loadQueue();
     if (!queue.some((kept) => kept.scan === scan.scan)) queue.push(scan);
@@ -185,6 +203,10 @@
       showArrivals(data.arrivals);
       return;
     }
+    if (!worthRetrying(response, data)) {
+      refused(scan, data);
+      return;
+    }
     enqueue(scan);
     if (data && data.error) showProblem(data.error);
   }
@@ -202,13 +224,19 @@
           break;
         }
         const { response, data } = result;
-        if (!response.ok || !data) {
+        const sent = response.ok && data;
+        if (!sent && worthRetrying(response, data)) {
           if (data && data.error) showProblem(data.error);
           break;
         }
         saveQueue(loadQueue().filter((kept) => kept.scan !== scan.scan));
-        addHistory(`Envoyé après la coupure : ${describe(data)}`, data.ok);
-        showArrivals(data.arrivals);
+        if (sent) {
+          addHistory(`Envoyé après la coupure : ${describe(data)}`, data.ok);
+          showArrivals(data.arrivals);
+        } else {
+          const message = (data && data.error) || "le serveur a refusé ce passage";
+          addHistory(`Refusé après la coupure : ${scan.label} – ${message}`, false);
+        }
       }
     } finally {
       flushing = false;
@@ -247,8 +275,16 @@
     const line = document.createElement("p");
     const name = document.createElement("strong");
     name.textContent = person.name;
-    line.append(name, ` – ${person.employer} – ${person.status}`);
-    if (person.arrived) line.append(` – ${person.arrived}`);
+    const parts = [person.employer, person.status, person.arrived].filter(Boolean);
+    line.append(name, ...parts.map((part) => ` – ${part}`));
+    if (!person.confirmed) {
+      // No seat (cancelled, waiting list, unconfirmed…): nothing to record at the door.
+      const status = document.createElement("p");
+      status.className = "app-people__stop";
+      status.textContent = `${person.status} : pas de place réservée. ${SEND_TO_DESK}`;
+      item.append(line, status);
+      return item;
+    }
     const button = document.createElement("button");
     button.type = "button";
     button.className = "fr-btn fr-btn--sm";
@@ -297,28 +333,54 @@
       const script = document.createElement("script");
       script.src = url;
       script.onload = resolve;
-      script.onerror = reject;
+      script.onerror = () => {
+        script.remove(); // the next try adds a fresh one
+        reject(new Error(`${url} not loaded`));
+      };
       document.head.append(script);
     });
   }
 
-  // The browser's BarcodeDetector where it reads QR codes; jsQR (from npm) otherwise.
-  async function makeDetector() {
-    if ("BarcodeDetector" in window) {
-      try {
-        const formats = await window.BarcodeDetector.getSupportedFormats();
-        if (formats.includes("qr_code")) {
-          const detector = new window.BarcodeDetector({ formats: ["qr_code"] });
-          return async (source) => {
-            const found = await detector.detect(source);
-            return found.length ? found[0].rawValue : null;
-          };
-        }
-      } catch (error) {
-        // fall back to jsQR
-      }
+  // The browser's BarcodeDetector, where it reads QR codes (null elsewhere: iOS Safari,
+  // Firefox, Debian's chromium).
+  async function nativeDetector() {
+    if (!("BarcodeDetector" in window)) return null;
+    try {
+      const formats = await window.BarcodeDetector.getSupportedFormats();
+      if (!formats.includes("qr_code")) return null;
+      const detector = new window.BarcodeDetector({ formats: ["qr_code"] });
+      return async (source) => {
+        const found = await detector.detect(source);
+        return found.length ? found[0].rawValue : null;
+      };
+    } catch (error) {
+      return null;
     }
-    if (!window.jsQR) await loadScript(root.dataset.jsqrUrl);
+  }
+
+  // jsQR (from npm) where the browser has no decoder: loaded with the page, so that the
+  // camera still works if the network drops before it is turned on.
+  let jsqrLoading = null;
+  function loadJsqr() {
+    if (window.jsQR) return Promise.resolve();
+    if (!jsqrLoading) {
+      jsqrLoading = loadScript(root.dataset.jsqrUrl).catch((error) => {
+        jsqrLoading = null; // tried again when the camera is turned on
+        throw error;
+      });
+    }
+    return jsqrLoading;
+  }
+  const nativeReady = nativeDetector();
+  nativeReady.then((native) => (native ? null : loadJsqr())).catch(() => {
+    // offline now: loaded again when the camera is turned on
+  });
+
+  // The browser's decoder, or jsQR's; rejects if jsQR cannot be loaded.
+  async function makeDetector() {
+    const native = await nativeReady;
+    if (native) return native;
+    await loadJsqr();
     const canvas = document.createElement("canvas");
     const context = canvas.getContext("2d", { willReadFrequently: true });
     return async (source) => {
@@ -350,6 +412,15 @@
     }
   }
 
+  function releaseCamera() {
+    clearTimeout(timer);
+    if (stream) stream.getTracks().forEach((track) => track.stop());
+    stream = null;
+    video.srcObject = null;
+    video.hidden = true;
+    cameraButton.textContent = "Activer la caméra";
+  }
+
   async function startCamera() {
     if (!navigator.mediaDevices || !navigator.mediaDevices.getUserMedia) {
       cameraState.textContent = "Ce navigateur n’a pas accès à la caméra : utilisez la recherche par nom.";
@@ -357,6 +428,16 @@
     }
     cameraState.textContent = "Ouverture de la caméra…";
     cameraButton.disabled = true;
+    let detect;
+    try {
+      detect = await makeDetector();
+    } catch (error) {
+      cameraButton.disabled = false;
+      cameraState.textContent =
+        "Le lecteur de QR codes n’a pas pu être chargé (pas de connexion ?) : " +
+        "réessayez une fois la connexion revenue, ou utilisez la recherche par nom.";
+      return;
+    }
     try {
       stream = await navigator.mediaDevices.getUserMedia({
         video: { facingMode: "environment" },
@@ -372,10 +453,18 @@
     }
     video.srcObject = stream;
     video.hidden = false;
-    await video.play();
-    const detect = await makeDetector();
+    try {
+      await video.play();
+    } catch (error) {
+      releaseCamera();
+      cameraState.textContent =
+        "L’image de la caméra ne s’affiche pas : réessayez, ou utilisez la recherche par nom.";
+      return;
+    }
     cameraButton.textContent = "Arrêter la caméra";
     cameraState.textContent = "Caméra active : présentez un QR code.";
+    // The button, the image and the answer under it, together on a phone's screen.
+    cameraButton.scrollIntoView({ block: "start" });
     const tick = async () => {
       if (!stream) return;
       try {
@@ -390,11 +479,7 @@
   }
 
   function stopCamera() {
-    clearTimeout(timer);
-    if (stream) stream.getTracks().forEach((track) => track.stop());
-    stream = null;
-    video.hidden = true;
-    cameraButton.textContent = "Activer la caméra";
+    releaseCamera();
     cameraState.textContent = "Caméra arrêtée.";
   }
 

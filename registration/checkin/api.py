@@ -71,6 +71,8 @@ class Answer:
     message: str
     advice: str
     registration: queries.AtTheDoor | None = None
+    # The registration's status as the door judged it (an overdue pending reads expired).
+    status: Status | None = None
 
     @property
     def ok(self) -> bool:
@@ -87,7 +89,7 @@ class Answer:
             "public_id": found.public_id if found else None,
             "name": found.full_name if found else "",
             "employer": found.employer if found else "",
-            "status": found.status.label if found else "",
+            "status": self.status.label if self.status else "",
             "checked_in": bool(found and found.checked_in_at),
         }
 
@@ -96,8 +98,10 @@ class NothingToUndo(RegistrationError):
     """The registration has no arrival to undo (never recorded, or undone already)."""
 
 
-def _refused(title: str, message: str, found: queries.AtTheDoor | None = None) -> Answer:
-    return Answer(Outcome.REFUSED, title, message, SEND_TO_DESK, found)
+def _refused(
+    title: str, message: str, found: queries.AtTheDoor | None = None, status: Status | None = None
+) -> Answer:
+    return Answer(Outcome.REFUSED, title, message, SEND_TO_DESK, found, status)
 
 
 def when_fr(moment: datetime, now: datetime) -> str:
@@ -117,6 +121,7 @@ def _already(found: queries.AtTheDoor, now: datetime) -> Answer:
         f"Déjà enregistré {when_fr(found.checked_in_at, now)}{by}.",
         "Ce code a déjà servi : vérifiez l’identité de la personne.",
         found,
+        Status.CONFIRMED,
     )
 
 
@@ -129,6 +134,14 @@ def _arrival_time(scanned_at: datetime | None, now: datetime) -> datetime:
     return now
 
 
+def unknown_code() -> Answer:
+    """The answer to a code this service did not sign (forged, damaged, another QR code)."""
+    return _refused(
+        "Code non reconnu",
+        "Ce code n’a pas été émis par ce service : il est faux ou abîmé.",
+    )
+
+
 def check_in_code(
     event: Event, code: str, user: User, scanned_at: datetime | None = None
 ) -> Answer:
@@ -136,10 +149,7 @@ def check_in_code(
     try:
         public_id, slug = codes.read_code(code)
     except codes.InvalidCode:
-        return _refused(
-            "Code non reconnu",
-            "Ce code n’a pas été émis par ce service : il est faux ou abîmé.",
-        )
+        return unknown_code()
     if slug != event.slug:
         other = content.current_site(current_app.config["CONTENT_DIR"]).event(slug)
         title = other.title if other is not None else slug
@@ -183,13 +193,24 @@ def check_in(
             f"Arrivée enregistrée {when_fr(found.checked_in_at or now, now)}.",
             LET_IN,
             found,
+            Status.CONFIRMED,
         )
+    # The status first: an arrival recorded before a cancellation does not let anyone in.
+    status = found.status_at(now)
+    if status != Status.CONFIRMED:
+        title, message = REFUSALS.get(
+            status, ("Pas de place réservée", "Cette inscription n’a pas de place.")
+        )
+        return _refused(title, message, found, status)
     if found.checked_in_at is not None:
         return _already(found, now)
-    title, message = REFUSALS.get(
-        found.status_at(now), ("Pas de place réservée", "Cette inscription n’a pas de place.")
+    # Confirmed, not arrived, yet not recorded: an undo at another door came in between.
+    return _refused(
+        "Scannez à nouveau",
+        "L’inscription a changé pendant l’enregistrement : scannez le code à nouveau.",
+        found,
+        status,
     )
-    return _refused(title, message, found)
 
 
 def undo(event: Event, public_id: str, user: User) -> queries.AtTheDoor:

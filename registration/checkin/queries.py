@@ -100,8 +100,7 @@ class Arrivals:
 
     @property
     def share(self) -> int:
-        """Percentage of the confirmed registrations that have arrived, rounded down (at
-        most 100: someone who arrived and cancelled afterwards still counts as arrived)."""
+        """Percentage of the confirmed registrations that have arrived, rounded down."""
         return min(100, 100 * self.arrived // self.confirmed) if self.confirmed else 0
 
     def as_json(self) -> dict[str, int]:
@@ -109,12 +108,18 @@ class Arrivals:
 
 
 def arrivals(event: Event) -> Arrivals:
-    """Both counted from indexes: (event, checked_in_at) and (event, status)."""
+    """Arrivals among the confirmed registrations, against those: someone who arrived, then
+    cancelled, no longer counts. The arrivals read the partial (event, checked in) index and
+    their rows' status; the confirmed ones, the (event, status) index."""
     attendees = Registration.__table__.c
     event_id = event_id_of(event.slug)
     arrived = (
         select(func.count())
-        .where(attendees.event_id == event_id, attendees.checked_in_at.is_not(None))
+        .where(
+            attendees.event_id == event_id,
+            attendees.checked_in_at.is_not(None),
+            attendees.status == Status.CONFIRMED,
+        )
         .scalar_subquery()
     )
     confirmed = (

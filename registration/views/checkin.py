@@ -86,9 +86,16 @@ def check_in() -> ResponseReturnValue:
     if not isinstance(data, dict):
         return _json_error("Requête illisible.", 400)
     code, public_id, scan = data.get("code"), data.get("id"), data.get("scan")
+    # The NUL guard (registration.http) reads no JSON; PostgreSQL refuses NUL in any text.
+    if any(isinstance(value, str) and "\x00" in value for value in (public_id, data.get("at"))):
+        return _json_error("Caractère nul dans la requête.", 400)
     at = _scanned_at(data.get("at"))
-    if isinstance(code, str) and 0 < len(code) <= CODE_MAX:
-        answer = api.check_in_code(g.event, code, current_user, at)
+    if isinstance(code, str) and code:
+        # Whatever the camera read (a vCard, a long address, bytes): red, like a forged code.
+        if len(code) > CODE_MAX or "\x00" in code:
+            answer = api.unknown_code()
+        else:
+            answer = api.check_in_code(g.event, code, current_user, at)
     elif isinstance(public_id, str) and 0 < len(public_id) <= 32:
         answer = api.check_in(g.event, public_id, current_user, at)
     else:
@@ -183,6 +190,7 @@ def init_app(app: Flask) -> None:
     )
     app.register_blueprint(jsqr)
     app.add_template_global(_qr_of, "checkin_qr")
+    app.add_template_global(codes.code_for, "checkin_code_of")
     app.add_template_global(queries.arrivals, "checkin_arrivals")
 
 

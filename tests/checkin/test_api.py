@@ -8,6 +8,7 @@ import pytest
 import sqlalchemy as sa
 
 from registration import clock, links
+from registration.backoffice import api as backoffice
 from registration.checkin import api, codes, queries
 from registration.extensions import db
 from registration.models import AuditEntry, Registration, Status
@@ -183,6 +184,19 @@ def test_a_pending_registration_past_its_hold_time_reads_expired(app, event, org
     )
     answer = scan(app, event, code_of(app, registration, event.slug), orga)
     assert answer.title == "Inscription expirée"
+    assert answer.as_json()["status"] == "Expirée"  # the reason and the status line agree
+
+
+def test_a_registration_cancelled_after_its_arrival_reads_cancelled(app, event, orga):
+    registration = make_registration(app, event)
+    code = code_of(app, registration, event.slug)
+    assert scan(app, event, code, orga).outcome is api.Outcome.ARRIVED
+    with app.test_request_context():
+        backoffice.cancel_registration(event, registration.public_id, ORGA)
+    again = scan(app, event, code, orga)
+    assert again.outcome is api.Outcome.REFUSED
+    assert again.title == "Inscription annulée"
+    assert again.as_json()["status"] == "Annulée"
 
 
 def test_a_deleted_registration_is_not_found(app, event, orga):
@@ -258,4 +272,15 @@ def test_arrivals_count_against_the_confirmed_registrations(app, event, plain_ev
         assert queries.arrivals(event) == queries.Arrivals(arrived=2, confirmed=3)
         assert queries.arrivals(event).share == 66
     assert queries.Arrivals(arrived=3, confirmed=2).share == 100
+    assert queries.Arrivals(arrived=0, confirmed=0).share == 0
+
+
+def test_an_arrival_cancelled_afterwards_no_longer_counts(app, event, orga):
+    here, other = (make_registration(app, event) for _ in range(2))
+    with app.test_request_context():
+        for registration in (here, other):
+            api.check_in(event, registration.public_id, orga)
+        assert queries.arrivals(event) == queries.Arrivals(arrived=2, confirmed=2)
+        backoffice.cancel_registration(event, here.public_id, ORGA)
+        assert queries.arrivals(event) == queries.Arrivals(arrived=1, confirmed=1)
     assert queries.Arrivals(arrived=0, confirmed=0).share == 0

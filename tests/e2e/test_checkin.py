@@ -13,7 +13,8 @@ import pytest
 from playwright.sync_api import Browser, Page, expect
 
 from registration import links
-from registration.checkin import codes
+from registration.checkin import api, codes
+from registration.models import Status
 
 from ..conftest import ROOT
 from ..factories import PASSWORD, make_registration, make_user, registrations
@@ -191,3 +192,94 @@ def test_the_ticket_page_is_accessible(live_server, page, event, tmp_path, viewp
     expect(page.get_by_role("img", name="QR code d’accueil de Camille Durand")).to_be_visible()
     check_accessibility(page, tmp_path, f"billet-{viewport['width']}")
     settle(page)
+
+
+def test_the_accueil_drops_refused_scans_offers_no_arrival_without_a_seat_and_keeps_count(
+    live_server, page, event
+):
+    app = live_server.app
+    other_door = make_user(app, "porte.b@numerique.gouv.fr")
+    make_user(app, ORGA)
+    zoe = make_registration(
+        app, event, email="zoe@numerique.gouv.fr", first_name="Zoé", last_name="Martin"
+    )
+    make_registration(
+        app,
+        event,
+        Status.CANCELLED,
+        email="claude@numerique.gouv.fr",
+        first_name="Claude",
+        last_name="Martin",
+        employer="",
+    )
+    latecomer = make_registration(app, event, email="camille@numerique.gouv.fr")
+    page.set_viewport_size(PHONE)
+    page.clock.install()  # the count's refresh, every 15 s, comes when the test says
+    sign_in(page, live_server.url)
+    page.goto(f"{live_server.url}/organisation/{SLUG}/accueil")
+
+    # Two scans kept on the phone; the server can never take the first (a damaged one): it is
+    # dropped and the second one goes.
+    page.evaluate(
+        """([key, id]) => localStorage.setItem(key, JSON.stringify([
+             {scan: "abime", id: "x".repeat(33), label: "Passage abîmé"},
+             {scan: "zoe", id, label: "Zoé Martin"},
+           ]))""",
+        [f"inscriptions-accueil-{SLUG}", zoe.public_id],
+    )
+    page.reload()
+    expect(page.locator("#en-attente")).to_have_text("Aucun passage en attente d’envoi.")
+    expect(page.locator("#historique li")).to_have_text(
+        [
+            "Envoyé après la coupure : Bienvenue – Zoé Martin – Arrivée enregistrée à 10h00.",
+            "Refusé après la coupure : Passage abîmé – Ni code ni inscription dans la requête.",
+        ]
+    )
+    assert arrived(app, "zoe@numerique.gouv.fr")
+    assert page.evaluate(f"localStorage.getItem('inscriptions-accueil-{SLUG}')") == "[]"
+
+    # The search: a cancelled registration shows its status, and no button; no empty part.
+    page.get_by_label("Nom, prénom, adresse e-mail ou administration").fill("martin")
+    page.get_by_role("button", name="Rechercher").click()
+    people = page.locator("#resultats li")
+    expect(people).to_have_count(2)
+    expect(people.nth(0).locator("p").first).to_have_text("Claude Martin – Annulée")
+    expect(people.nth(0)).to_contain_text("Annulée : pas de place réservée.")
+    expect(people.nth(0).get_by_role("button")).to_have_count(0)
+    expect(people.nth(1).locator("p").first).to_have_text(
+        "Zoé Martin – DINUM – Confirmée – Arrivée à 10h00"
+    )
+    expect(people.nth(1).get_by_role("button")).to_have_text("Enregistrer l’arrivée")
+
+    # Another door records an arrival: this phone's count follows within 15 s.
+    count = page.locator("#arrivees")
+    expect(count).to_have_text("1 arrivée sur 2 inscriptions confirmées (50\u00a0%)")
+    with app.test_request_context():
+        api.check_in(event, latecomer.public_id, other_door)
+    page.clock.run_for(15_000)
+    expect(count).to_have_text("2 arrivées sur 2 inscriptions confirmées (100\u00a0%)")
+
+
+def test_the_camera_button_says_when_the_qr_decoder_cannot_load(live_server, page, event):
+    make_user(live_server.app, ORGA)
+    sign_in(page, live_server.url)
+    accueil = f"{live_server.url}/organisation/{SLUG}/accueil"
+    page.goto(accueil)
+    native = page.evaluate(
+        """async () => "BarcodeDetector" in window
+             && (await BarcodeDetector.getSupportedFormats()).includes("qr_code")"""
+    )
+    if native:
+        pytest.skip("this chromium reads QR codes itself: jsQR is never loaded")
+    # Loaded with the page, before the camera is turned on (the network may be gone then).
+    page.wait_for_function("() => typeof window.jsQR === 'function'")
+
+    page.route("**/static/jsqr/**", lambda route: route.abort())
+    page.reload()
+    camera = page.get_by_role("button", name="Activer la caméra")
+    camera.click()
+    expect(page.locator("#camera-etat")).to_have_text(
+        "Le lecteur de QR codes n’a pas pu être chargé (pas de connexion ?) : "
+        "réessayez une fois la connexion revenue, ou utilisez la recherche par nom."
+    )
+    expect(camera).to_be_enabled()
