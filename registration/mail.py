@@ -690,7 +690,10 @@ def _write_file(message: EmailMessage, claim: Claim) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     name = f"{claim.created_at:%Y%m%d-%H%M%S}-{claim.id:06d}-{claim.kind}.eml"
     policy = email.policy.SMTPUTF8 if _international(message) else email.policy.SMTP
-    (folder / name).write_bytes(message.as_bytes(policy=policy))
+    # Written aside, then renamed: a reader of the folder never sees half a message.
+    partial = folder / f".{name}.partial"
+    partial.write_bytes(message.as_bytes(policy=policy))
+    partial.replace(folder / name)
 
 
 class TimeoutConnection(Connection):

@@ -100,15 +100,14 @@ def wait_for(find: Callable[[], T], what: str) -> T:
 
 
 def mail_files(folder: Path, kind: str) -> list[EmailMessage]:
-    """The messages of one kind the file mail backend wrote (`…-<id>-<kind>.eml`); a file
-    still being written (the backend writes in place: no `To` yet) is left for the next poll."""
+    """The messages of one kind the file mail backend wrote (`…-<id>-<kind>.eml`; it writes
+    each aside and renames it, so a file here is whole)."""
     if not folder.is_dir():
         return []
-    messages = [
+    return [
         email.message_from_bytes(path.read_bytes(), policy=email.policy.default)  # type: ignore[misc]
         for path in sorted(folder.glob(f"*-{kind}.eml"))
     ]
-    return [message for message in messages if message["To"]]
 
 
 def link_in(message: EmailMessage, marker: str) -> str:
