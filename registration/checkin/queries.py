@@ -108,8 +108,9 @@ class Arrivals:
         return {"arrived": self.arrived, "confirmed": self.confirmed, "share": self.share}
 
 
-def arrivals(event: Event) -> Arrivals:
-    """Both counted from indexes: (event, checked_in_at) and (event, status)."""
+def arrivals(event: Event, confirmed: int | None = None) -> Arrivals:
+    """Both counted from indexes: (event, checked_in_at) and (event, status); the confirmed
+    registrations taken as given where the caller counted them already (the dashboard)."""
     attendees = Registration.__table__.c
     event_id = event_id_of(event.slug)
     arrived = (
@@ -117,10 +118,12 @@ def arrivals(event: Event) -> Arrivals:
         .where(attendees.event_id == event_id, attendees.checked_in_at.is_not(None))
         .scalar_subquery()
     )
-    confirmed = (
+    if confirmed is not None:
+        return Arrivals(arrived=db.session.scalar(select(arrived)) or 0, confirmed=confirmed)
+    counted = (
         select(func.count())
         .where(attendees.event_id == event_id, attendees.status == Status.CONFIRMED)
         .scalar_subquery()
     )
-    row = db.session.execute(select(arrived, confirmed)).one()
+    row = db.session.execute(select(arrived, counted)).one()
     return Arrivals(arrived=row[0], confirmed=row[1])

@@ -8,6 +8,7 @@ import pytest
 import sqlalchemy as sa
 
 from registration import clock, links
+from registration.backoffice import queries as backoffice
 from registration.checkin import api, codes, queries
 from registration.extensions import db
 from registration.models import AuditEntry, Registration, Status
@@ -259,3 +260,14 @@ def test_arrivals_count_against_the_confirmed_registrations(app, event, plain_ev
         assert queries.arrivals(event).share == 66
     assert queries.Arrivals(arrived=3, confirmed=2).share == 100
     assert queries.Arrivals(arrived=0, confirmed=0).share == 0
+
+
+def test_arrivals_take_the_confirmed_count_the_dashboard_made(app, event, orga):
+    """The dashboard counted the confirmed registrations already: only arrivals are counted."""
+    first, _ = (make_registration(app, event) for _ in range(2))
+    with app.test_request_context():
+        api.check_in(event, first.public_id, orga)
+        board = backoffice.dashboard(event)
+        assert board.confirmed == 2
+        assert queries.arrivals(event, board.confirmed) == queries.arrivals(event)
+        assert queries.arrivals(event, 4) == queries.Arrivals(arrived=1, confirmed=4)
