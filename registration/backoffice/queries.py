@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import unicodedata
 from collections import Counter
 from collections.abc import Sequence
@@ -22,6 +23,7 @@ from sqlalchemy import (
     literal_column,
     or_,
     select,
+    table,
     type_coerce,
 )
 
@@ -290,16 +292,30 @@ def dashboard(event: Event) -> Dashboard:
     )
 
 
+# SQLite's FTS5 trigram table (revision c4e8a2f6b9d1), one row per registration (its rowid
+# is the registration's id): its index answers a LIKE with 3 characters in a row, wildcards
+# aside; case folded, fields run together, it gives a few more rows than the exact test.
+_SEARCHED: ColumnElement[str] = literal_column("attendees_search.text")
+_SQLITE_SEARCH: Select[Any] = select(literal_column("attendees_search.rowid")).select_from(
+    table("attendees_search")
+)
+_SQLITE_TRIGRAMS = re.compile(r"[^%_]{3}")
+
+
 def _matching(event: Event, filters: Filters) -> list[ColumnElement[bool]]:
     """The event's registrations matching the search box and the status filter."""
     clauses = [_of_event(event)]
     if filters.search:
         pattern = f"%{filters.search.lower()}%"
         # Each field, and "first last", is part of SEARCH_TEXT: whatever matches one of them
-        # matches it. PostgreSQL finds those rows through its trigram index, SQLite tests one
-        # text instead of five (1.6 times faster, measured); the exact test below keeps the
-        # rows it kept before.
-        clauses.append(literal_column(f"({SEARCH_TEXT})").like(pattern))
+        # matches it. PostgreSQL finds those rows through its trigram index, SQLite through
+        # its FTS5 trigram table where the search has three characters in a row (else it
+        # tests one text instead of five, 1.6 times faster, measured); the exact test below
+        # keeps the rows it kept before.
+        if _SQLITE_TRIGRAMS.search(pattern) and db.session.get_bind().dialect.name == "sqlite":
+            clauses.append(_attendees.id.in_(_SQLITE_SEARCH.where(_SEARCHED.like(pattern))))
+        else:
+            clauses.append(literal_column(f"({SEARCH_TEXT})").like(pattern))
         clauses.append(
             or_(
                 func.lower(_attendees.first_name).like(pattern),
