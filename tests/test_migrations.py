@@ -26,6 +26,9 @@ NOW = datetime(2023, 5, 20, 8, 0, tzinfo=UTC)
 
 # Created by its revision only where pg_trgm can be: in no model (see SEARCH_TEXT).
 TRIGRAM_INDEX = "ix_attendees_search_trgm"
+# SQLite's FTS5 table for the search and its shadow tables (revision c4e8a2f6b9d1): in no
+# model, kept in step by triggers.
+SQLITE_SEARCH = "attendees_search"
 
 
 def _of_this_database(dialect: str) -> Any:
@@ -33,7 +36,7 @@ def _of_this_database(dialect: str) -> Any:
     left out here, as `create_all` and the revisions leave it out."""
 
     def include(obj: Any, name: str, _type: str, _reflected: bool, _compare_to: Any) -> bool:
-        if name == TRIGRAM_INDEX:
+        if name == TRIGRAM_INDEX or (name or "").startswith(SQLITE_SEARCH):
             return False
         condition = getattr(obj, "_ddl_if", None)
         return condition is None or condition.dialect in (None, dialect)
@@ -369,3 +372,29 @@ def test_answers_index_gets_statistics_where_the_others_have_some(app, event):
         execute(app, "ANALYZE")
     indexes = {row[0] for row in select_all(app, "SELECT idx FROM sqlite_stat1")}
     assert "ix_attendees_event_answers" in indexes
+
+
+def test_sqlite_search_table_follows_the_registrations(app, event):
+    """SQLite: the search's FTS5 table holds each registration's searched fields, kept in
+    step by the triggers of revision c4e8a2f6b9d1 (a revision that rebuilds `attendees`
+    must create them again)."""
+    if not app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
+        pytest.skip("SQLite's FTS5 table")
+    from .factories import make_registration
+
+    found = make_registration(app, event, first_name="Élodie", last_name="Abadie")
+    make_registration(app, event, first_name="Zoé", last_name="Martin")
+
+    def texts() -> dict[int, str]:
+        return dict(select_all(app, "SELECT rowid, text FROM attendees_search"))
+
+    assert texts()[found.id].startswith("Élodie Abadie ")
+    execute(app, "UPDATE attendees SET last_name = 'Durand' WHERE id = :id", id=found.id)
+    assert texts()[found.id].startswith("Élodie Durand ")
+    execute(app, "DELETE FROM attendees WHERE id = :id", id=found.id)
+    assert found.id not in texts() and len(texts()) == 1
+    with down_to(app, "a7c3e9d1f5b2"):
+        assert not select_all(
+            app, "SELECT name FROM sqlite_master WHERE name LIKE 'attendees_search%'"
+        )
+    assert len(texts()) == 1  # taken again from the table

@@ -107,10 +107,11 @@ class Arrivals:
         return {"arrived": self.arrived, "confirmed": self.confirmed, "share": self.share}
 
 
-def arrivals(event: Event) -> Arrivals:
+def arrivals(event: Event, confirmed: int | None = None) -> Arrivals:
     """Arrivals among the confirmed registrations, against those: someone who arrived, then
     cancelled, no longer counts. The arrivals read the partial (event, checked in) index and
-    their rows' status; the confirmed ones, the (event, status) index."""
+    their rows' status; the confirmed ones, the (event, status) index, or are taken as given
+    where the caller counted them already (the dashboard)."""
     attendees = Registration.__table__.c
     event_id = event_id_of(event.slug)
     arrived = (
@@ -122,10 +123,12 @@ def arrivals(event: Event) -> Arrivals:
         )
         .scalar_subquery()
     )
-    confirmed = (
+    if confirmed is not None:
+        return Arrivals(arrived=db.session.scalar(select(arrived)) or 0, confirmed=confirmed)
+    counted = (
         select(func.count())
         .where(attendees.event_id == event_id, attendees.status == Status.CONFIRMED)
         .scalar_subquery()
     )
-    row = db.session.execute(select(arrived, confirmed)).one()
+    row = db.session.execute(select(arrived, counted)).one()
     return Arrivals(arrived=row[0], confirmed=row[1])

@@ -9,6 +9,7 @@ import sqlalchemy as sa
 
 from registration import clock, links
 from registration.backoffice import api as backoffice
+from registration.backoffice import queries as backoffice_queries
 from registration.checkin import api, codes, queries
 from registration.extensions import db
 from registration.models import AuditEntry, Registration, Status
@@ -284,3 +285,14 @@ def test_an_arrival_cancelled_afterwards_no_longer_counts(app, event, orga):
         backoffice.cancel_registration(event, here.public_id, ORGA)
         assert queries.arrivals(event) == queries.Arrivals(arrived=1, confirmed=1)
     assert queries.Arrivals(arrived=0, confirmed=0).share == 0
+
+
+def test_arrivals_take_the_confirmed_count_the_dashboard_made(app, event, orga):
+    """The dashboard counted the confirmed registrations already: only arrivals are counted."""
+    first, _ = (make_registration(app, event) for _ in range(2))
+    with app.test_request_context():
+        api.check_in(event, first.public_id, orga)
+        board = backoffice_queries.dashboard(event)
+        assert board.confirmed == 2
+        assert queries.arrivals(event, board.confirmed) == queries.arrivals(event)
+        assert queries.arrivals(event, 4) == queries.Arrivals(arrived=1, confirmed=4)
