@@ -201,11 +201,14 @@ class Registration(Base):
         Index("ix_attendees_event_answers", "event_id", "answers", "status").ddl_if(
             dialect="sqlite"
         ),
-        # The arrivals at the door, counted from the index alone (the dashboard, live).
+        # The arrivals at the door, counted from the index alone (the dashboard, live), the
+        # confirmed ones only: with status in it, SQLite takes this index for that count
+        # rather than (event, status), which read every confirmed row (+20 ms at 100,000).
         # Partial: a new registration (not arrived) costs the sign-up no index write.
         Index(
             "ix_attendees_event_checked_in",
             "event_id",
+            "status",
             postgresql_where=CHECKED_IN,
             sqlite_where=CHECKED_IN,
         ),

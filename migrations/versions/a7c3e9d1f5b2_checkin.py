@@ -7,7 +7,8 @@ Create Date: 2026-12-01 13:30:00
 - `checked_in_at` (timestamp): the arrival, set once by a guarded UPDATE (two doors scanning
   the same code record one arrival); cleared by an undo.
 - `checked_in_by`: the staff account that recorded it (SET NULL if the account goes).
-- `ix_attendees_event_checked_in`: the dashboard counts the arrivals from the index alone;
+- `ix_attendees_event_checked_in` (event, status): the dashboard counts the confirmed
+  arrivals from the index alone;
   partial (only the rows checked in), so a sign-up writes nothing to it.
 """
 from alembic import op
@@ -32,7 +33,7 @@ def upgrade():
             'fk_attendees_checked_in_by_users', 'users', ['checked_in_by'], ['id'],
             ondelete='SET NULL',
         )
-    op.create_index('ix_attendees_event_checked_in', 'attendees', ['event_id'],
+    op.create_index('ix_attendees_event_checked_in', 'attendees', ['event_id', 'status'],
                     postgresql_where=CHECKED_IN, sqlite_where=CHECKED_IN)
     bind = op.get_bind()
     if bind.dialect.name == 'sqlite' and bind.scalar(sa.text(

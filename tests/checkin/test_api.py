@@ -296,3 +296,27 @@ def test_arrivals_take_the_confirmed_count_the_dashboard_made(app, event, orga):
         assert board.confirmed == 2
         assert queries.arrivals(event, board.confirmed) == queries.arrivals(event)
         assert queries.arrivals(event, 4) == queries.Arrivals(arrived=1, confirmed=4)
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_the_confirmed_arrivals_are_counted_from_the_partial_index(app, event, orga):
+    """SQLite reads the arrivals from the (event, status) index of the rows checked in, not
+    from the (event, status) index of every row: that one read each confirmed registration."""
+    arrived = make_registration(app, event)
+    make_registration(app, event)
+    sent: list[tuple[str, object]] = []
+
+    def record(conn, cursor, statement, parameters, context, executemany):
+        sent.append((statement, parameters))
+
+    with app.test_request_context():
+        api.check_in(event, arrived.public_id, orga)
+        sa.event.listen(db.engine, "before_cursor_execute", record)
+        try:
+            assert queries.arrivals(event, confirmed=2).arrived == 1
+        finally:
+            sa.event.remove(db.engine, "before_cursor_execute", record)
+        [(statement, params)] = [(s, p) for s, p in sent if "checked_in_at" in s]
+        explain = db.session.connection().exec_driver_sql
+        plan = " ".join(str(row[-1]) for row in explain(f"EXPLAIN QUERY PLAN {statement}", params))
+    assert "USING INDEX ix_attendees_event_checked_in (event_id=? AND status=?)" in plan, plan
