@@ -86,6 +86,16 @@ _EXISTING = select(Registration.id).where(
 _ONE_PER_ADDRESS = ["event_id", "email"]  # uq_attendees_event_email
 
 
+def _take_answers(registration: Registration, registrant: Registrant) -> None:
+    """What the agent typed into the form, onto their registration (new or taken again)."""
+    registration.first_name = registrant.first_name
+    registration.last_name = registrant.last_name
+    registration.employer = registrant.employer
+    registration.job_title = registrant.job_title
+    registration.answers = dict(registrant.answers)
+    registration.accessibility_needs = registrant.accessibility_needs
+
+
 @functools.cache
 def _insert_new(dialect: str) -> ReturningInsert[Any]:
     """The INSERT of a new registration that writes nothing when the address is registered
@@ -301,12 +311,7 @@ def _register_again(
             registration.duplicate_notice_at = now
             mail.queue(session, "duplicate", event, registration)
         return
-    registration.first_name = registrant.first_name
-    registration.last_name = registrant.last_name
-    registration.employer = registrant.employer
-    registration.job_title = registrant.job_title
-    registration.answers = dict(registrant.answers)
-    registration.accessibility_needs = registrant.accessibility_needs
+    _take_answers(registration, registrant)
     registration.justification = registrant.justification if review else ""
     registration.email_confirmed_at = None
     registration.expires_at = now + timedelta(hours=current_app.config["PENDING_HOLD_HOURS"])
@@ -439,12 +444,7 @@ def _register_with_proconnect(event: Event, registrant: Registrant, email: str) 
             session.add(registration)
         elif registration.status not in ACTIVE:
             registration.created_at = now  # a new registration joins the back of the list
-        registration.first_name = registrant.first_name
-        registration.last_name = registrant.last_name
-        registration.employer = registrant.employer
-        registration.job_title = registrant.job_title
-        registration.answers = dict(registrant.answers)
-        registration.accessibility_needs = registrant.accessibility_needs
+        _take_answers(registration, registrant)
         registration.justification = ""
         registration.email_confirmed_at = now
         registration.expires_at = None
