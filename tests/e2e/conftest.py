@@ -36,13 +36,34 @@ def browser() -> Iterator[Browser]:
         browser.close()
 
 
+def closing_on_disconnect(app: Flask) -> Any:
+    """The app, with each response handed out through a generator that closes it however
+    its iteration ends. werkzeug's development server drops a response it could not finish
+    (the browser moved on to another page) without closing it: a static file stayed open,
+    and its ResourceWarning failed a test now and then."""
+
+    def wsgi(environ: Any, start_response: Any) -> Any:
+        response = app(environ, start_response)
+
+        def chunks() -> Iterator[bytes]:
+            try:
+                yield from response
+            finally:
+                if hasattr(response, "close"):
+                    response.close()
+
+        return chunks()
+
+    return wsgi
+
+
 class LiveServer:
     """The app served by werkzeug on a free loopback port, in a daemon thread, beside the
     outbox worker's own loop (`flask outbox worker`), polling every tenth of a second."""
 
     def __init__(self, app: Flask) -> None:
         self.app = app
-        self.server = make_server("127.0.0.1", 0, app, threaded=True)
+        self.server = make_server("127.0.0.1", 0, closing_on_disconnect(app), threaded=True)
         self.url = f"http://127.0.0.1:{self.server.server_port}"
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self.thread.start()

@@ -22,6 +22,7 @@ from registration.models import Status
 
 from ..conftest import WITH_QUESTIONS, base_config
 from ..factories import PASSWORD, make_registration, make_user
+from .conftest import closing_on_disconnect
 from .helpers import check_accessibility, fill_identity, settle, tick
 
 pytestmark = pytest.mark.e2e
@@ -218,7 +219,7 @@ def unreachable_server(tmp_path: Path) -> Iterator[str]:
     app = create_app(
         base_config(tmp_path, SQLALCHEMY_DATABASE_URI=UNREACHABLE, WTF_CSRF_ENABLED=True)
     )
-    server = make_server("127.0.0.1", 0, app, threaded=True)
+    server = make_server("127.0.0.1", 0, closing_on_disconnect(app), threaded=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     yield f"http://127.0.0.1:{server.server_port}"
