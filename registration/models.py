@@ -141,6 +141,26 @@ def overdue(
     )
 
 
+class AsShown:
+    """What the pages read of a registration held as a plain value (a read-only view):
+    its name and the status it has now. The dataclass using it declares the fields."""
+
+    first_name: str
+    last_name: str
+    status: Status
+    email_confirmed_at: datetime | None
+    expires_at: datetime | None
+
+    @property
+    def full_name(self) -> str:
+        return f"{self.first_name} {self.last_name}"
+
+    def status_at(self, now: datetime) -> Status:
+        """Expired once past its hold time unconfirmed, before the job records it."""
+        expired = overdue(self.status, self.email_confirmed_at, self.expires_at, now)
+        return Status.EXPIRED if expired else self.status
+
+
 def new_public_id() -> str:
     """The registration's id in its links: random, never its row number."""
     return secrets.token_hex(16)

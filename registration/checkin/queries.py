@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 from ..backoffice import queries as backoffice
 from ..content import Event
 from ..extensions import db
-from ..models import EventRecord, Registration, Status, User, overdue
+from ..models import AsShown, EventRecord, Registration, Status, User
 
 SEARCH_LIMIT = 20
 # What the door needs to know of a registration; `checked_in_by` as the account's e-mail.
@@ -31,7 +31,7 @@ AT_THE_DOOR = (
 
 
 @dataclass(frozen=True)
-class AtTheDoor:
+class AtTheDoor(AsShown):
     """A registration as the Accueil page shows it."""
 
     public_id: str
@@ -47,14 +47,6 @@ class AtTheDoor:
     @classmethod
     def of(cls, row: Any) -> AtTheDoor:
         return cls(**row._asdict())
-
-    @property
-    def full_name(self) -> str:
-        return f"{self.first_name} {self.last_name}"
-
-    def status_at(self, now: datetime) -> Status:
-        expired = overdue(self.status, self.email_confirmed_at, self.expires_at, now)
-        return Status.EXPIRED if expired else self.status
 
 
 def event_id_of(slug: str) -> ScalarSelect[int]:

@@ -14,7 +14,7 @@ from .. import clock, links
 from ..content import Event
 from ..db import commits
 from ..extensions import db
-from ..models import EventDomain, EventRecord, Registration, Status, overdue
+from ..models import AsShown, EventDomain, EventRecord, Registration, Status
 from . import rules, seats
 from .exceptions import InvalidLink
 
@@ -118,7 +118,7 @@ def accepted_domains(event: Event) -> list[str]:
 
 
 @dataclass(frozen=True)
-class RegistrationView:
+class RegistrationView(AsShown):
     """What the agent's own pages show of their registration."""
 
     id: int
@@ -131,15 +131,6 @@ class RegistrationView:
     review_message: str
     email_confirmed_at: datetime | None
     expires_at: datetime | None
-
-    @property
-    def full_name(self) -> str:
-        return f"{self.first_name} {self.last_name}"
-
-    def status_at(self, now: datetime) -> Status:
-        """Expired once past its hold time unconfirmed, before the job records it."""
-        expired = overdue(self.status, self.email_confirmed_at, self.expires_at, now)
-        return Status.EXPIRED if expired else self.status
 
 
 _FOR_LINK = (
