@@ -22,17 +22,23 @@ _DATE_FIRST = parse_pattern("EEEE d'er' MMMM y")
 _TIME = parse_pattern("HH'h'mm")
 
 
+# Pages show the same few moments again and again (an event's start, its deadline): each is
+# formatted once. Two aware datetimes are equal when they are the same instant, which reads
+# the same in Paris.
+@lru_cache(maxsize=1024)
 def date_fr(moment: datetime) -> str:
     """'jeudi 1er juin 2023'."""
     local = moment.astimezone(PARIS)
     return (_DATE_FIRST if local.day == 1 else _DATE).apply(local, FRENCH)
 
 
+@lru_cache(maxsize=1024)
 def time_fr(moment: datetime) -> str:
     """'14h00'."""
     return _TIME.apply(moment.astimezone(PARIS), FRENCH)
 
 
+@lru_cache(maxsize=1024)
 def datetime_fr(moment: datetime) -> str:
     """'jeudi 1er juin 2023 à 14h00'."""
     return f"{date_fr(moment)} à {time_fr(moment)}"
