@@ -166,6 +166,9 @@ def _site_config(app: Flask) -> content.SiteConfig:
 
 def register_template_helpers(app: Flask) -> None:
     from . import clock, dates
+    from .views import layout
+
+    app.add_template_global(layout.fixed, "fixed")
 
     app.jinja_env.filters.update(
         date_fr=dates.date_fr,
