@@ -16,6 +16,7 @@ from registration import links
 from registration.checkin import api, codes
 from registration.models import Status
 
+from ..checkin.qr import decode
 from ..conftest import ROOT
 from ..factories import PASSWORD, make_registration, make_user, registrations
 from .helpers import CHROMIUM, CHROMIUM_ARGS, check_accessibility, settle
@@ -34,16 +35,14 @@ LONG = 30_000  # ms: the camera opens, the decoder loads, a frame is read (a loa
 def write_qr_video(code: str, path: Path, width: int = 640, height: int = 480) -> None:
     """A Y4M video (what chromium's fake camera plays, in a loop): the QR code for 1.5 s,
     then 3 s of white, so that the code comes back as a second scan. Y plane from the QR's
-    modules, U and V at 128 (grey)."""
-    import segno
-
-    matrix = [list(row) for row in segno.make_qr(code, error="m").matrix_iter(border=4)]
+    modules (the pages' and e-mails' own, quiet zone included), U and V at 128 (grey)."""
+    matrix = codes.qr_modules(code)
     scale = int(min(width, height) * 0.85) // len(matrix)
     size = scale * len(matrix)
     left, top = (width - size) // 2, (height - size) // 2
     luma = bytearray(b"\xff" * (width * height))
     for r, row in enumerate(matrix):
-        line = bytes(0 if dark else 255 for dark in row for _ in range(scale))
+        line = bytes(value for value in row for _ in range(scale))
         for dy in range(scale):
             start = (top + r * scale + dy) * width + left
             luma[start : start + size] = line
@@ -80,6 +79,25 @@ def sign_in(page: Page, url: str) -> None:
     page.get_by_label("Mot de passe").fill(PASSWORD)
     page.get_by_role("button", name="Se connecter").click()
     expect(page.locator("h1")).to_have_text("Espace organisateur")
+
+
+# The image as the browser draws it, at its size on the page: the green channel of each pixel.
+DRAWN = """img => {
+    const canvas = document.createElement("canvas");
+    canvas.width = img.width;
+    canvas.height = img.height;
+    const context = canvas.getContext("2d");
+    context.drawImage(img, 0, 0, img.width, img.height);
+    const rgba = context.getImageData(0, 0, img.width, img.height).data;
+    return {width: img.width, luma: Array.from(rgba.filter((_, i) => i % 4 === 1))};
+}"""
+
+
+def shown_code(page: Page, name: str) -> str | None:
+    """What a scanner reads in the QR code named `name`, as the browser draws it."""
+    drawn = page.get_by_role("img", name=name).evaluate(DRAWN)
+    pixels, width = bytes(drawn["luma"]), drawn["width"]
+    return decode([pixels[i : i + width] for i in range(0, len(pixels), width)])
 
 
 def arrived(app, email: str) -> bool:
@@ -183,13 +201,16 @@ def test_the_ticket_page_is_accessible(live_server, page, event, tmp_path, viewp
     registration = make_registration(live_server.app, event, first_name="Camille")
     with live_server.app.app_context():
         token = links.manage_token(registration)
+        code = codes.checkin_code(registration.public_id, SLUG)
     page.set_viewport_size(viewport)
     page.goto(f"{live_server.url}/agenda/{SLUG}/mon-inscription/{token}")
     expect(page.locator("#code-accueil")).to_be_visible()
+    assert shown_code(page, "QR code d’accueil de Camille Durand") == code
     check_accessibility(page, tmp_path, f"mon-inscription-{viewport['width']}")
     page.get_by_role("link", name="Afficher le billet à imprimer").click()
     expect(page.locator("#billet")).to_contain_text("Camille Durand")
     expect(page.get_by_role("img", name="QR code d’accueil de Camille Durand")).to_be_visible()
+    assert shown_code(page, "QR code d’accueil de Camille Durand") == code
     check_accessibility(page, tmp_path, f"billet-{viewport['width']}")
     settle(page)
 
