@@ -258,9 +258,15 @@ WITH_CALENDAR = WITH_INVITE | {"review_accepted"} | CANCELLATIONS
 
 
 # Built once: the invitation's read sits in a confirmation's transaction.
-_CANCELLATIONS = select(func.count()).where(
-    StatusChange.attendee_id == bindparam("attendee"), StatusChange.status == Status.CANCELLED
-)
+def _cancellations(attendee: Any) -> Any:
+    """How many times the registration `attendee` (a column or a bound id) was cancelled."""
+    return (
+        select(func.count())
+        .where(StatusChange.attendee_id == attendee, StatusChange.status == Status.CANCELLED)
+        .scalar_subquery()
+    )
+
+
 _HISTORY = (
     select(StatusChange.status)
     .where(StatusChange.attendee_id == bindparam("attendee"))
@@ -268,12 +274,12 @@ _HISTORY = (
 )
 
 
-def _last_calendar(column: Any) -> Any:
+def _last_calendar(column: Any, attendee: Any = None) -> Any:
     """`column` of the registration's latest calendar message."""
     return (
         select(column)
         .where(
-            OutboxMessage.attendee_id == bindparam("attendee"),
+            OutboxMessage.attendee_id == (bindparam("attendee") if attendee is None else attendee),
             OutboxMessage.kind.in_(sorted(WITH_CALENDAR)),
         )
         .order_by(OutboxMessage.id.desc())
@@ -282,13 +288,20 @@ def _last_calendar(column: Any) -> Any:
     )
 
 
+def invitation_state(attendee: Any) -> tuple[Any, Any, Any]:
+    """What an invitation needs to know of the registration `attendee` (a column or a bound
+    id): its cancellations, and its latest calendar message's parameters and .ics. As columns,
+    so that a confirmation reads them with the registration itself, in the same round trip."""
+    return (
+        _cancellations(attendee).label("cancellations"),
+        _last_calendar(OutboxMessage.params, attendee).label("calendar_params"),
+        _last_calendar(OutboxMessage.ics, attendee).label("calendar_ics"),
+    )
+
+
 _LAST_CALENDAR = select(_last_calendar(OutboxMessage.params), _last_calendar(OutboxMessage.ics))
 # An invitation's read, in one round trip (it sits in a confirmation's transaction).
-_INVITATION_STATE = select(
-    _CANCELLATIONS.scalar_subquery(),
-    _last_calendar(OutboxMessage.params),
-    _last_calendar(OutboxMessage.ics),
-)
+_INVITATION_STATE = select(*invitation_state(bindparam("attendee")))
 
 
 def _calendar_uid(
@@ -312,14 +325,19 @@ def _calendar_uid(
 
 
 def _calendar_params(
-    connection: DBConnection, kind: str, attendee_id: int, public_id: str
+    connection: DBConnection,
+    kind: str,
+    attendee_id: int,
+    public_id: str,
+    invitation: tuple[Any, Any, Any] | None = None,
 ) -> dict[str, Any]:
     """Where the registration's calendar entry stands, from its history: each round (sign-up
     to cancellation) raises the SEQUENCE by two, so an invitation after a cancellation outdoes
     it; `invited` says whether the round just cancelled held a seat, and so had an invitation;
-    `uid` is the entry's UID."""
+    `uid` is the entry's UID. `invitation`: invitation_state() as the caller read it already."""
     if kind not in CANCELLATIONS:
-        count, *last = connection.execute(_INVITATION_STATE, {"attendee": attendee_id}).one()
+        state = invitation or connection.execute(_INVITATION_STATE, {"attendee": attendee_id}).one()
+        count, *last = state
         uid = _calendar_uid(connection, attendee_id, public_id, last)
         return {"cancellations": int(count), "invited": False, "uid": uid}
     uid = _calendar_uid(connection, attendee_id, public_id)
@@ -364,11 +382,15 @@ def _values(
 
 
 def _calendar_of(
-    kind: str, connection: DBConnection, attendee_id: int, public_id: str
+    kind: str,
+    connection: DBConnection,
+    attendee_id: int,
+    public_id: str,
+    invitation: tuple[Any, Any, Any] | None = None,
 ) -> dict[str, Any] | None:
     if kind not in WITH_CALENDAR:
         return None
-    return _calendar_params(connection, kind, attendee_id, public_id)
+    return _calendar_params(connection, kind, attendee_id, public_id, invitation)
 
 
 def queue(session: Session, kind: str, event: Event, registration: Registration) -> OutboxMessage:
@@ -394,10 +416,12 @@ def queue_row(
     registration: MailRegistration,
     attendee_id: int,
     recipient: str,
+    invitation: tuple[Any, Any, Any] | None = None,
 ) -> int:
     """`queue` for a registration written in SQL, on the caller's connection and in its
-    transaction (a sign-up's hot path), after its history line. Returns the message's id."""
-    calendar = _calendar_of(kind, connection, attendee_id, registration.public_id)
+    transaction (a sign-up's hot path), after its history line. Returns the message's id.
+    `invitation`: invitation_state() of the registration, if the caller read it already."""
+    calendar = _calendar_of(kind, connection, attendee_id, registration.public_id, invitation)
     values = _values(kind, event, registration, recipient, calendar)
     message_id = connection.execute(_INSERT, {**values, "attendee_id": attendee_id}).scalar_one()
     wake_on_commit(connection)

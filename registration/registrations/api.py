@@ -138,6 +138,8 @@ _FIND = (
         EventRecord.capacity_override,
         EventRecord.capacity_overridden,
         seats.someone_waiting(EventRecord.id).label("someone_waiting"),
+        # What the « confirmed » e-mail's invitation needs, read here rather than apart.
+        *mail.invitation_state(Registration.id),
     )
     .join(EventRecord, Registration.event_id == EventRecord.id)
     .where(Registration.public_id == bindparam("public_id"), EventRecord.slug == bindparam("slug"))
@@ -174,6 +176,12 @@ class _Found:
     capacity_override: int | None
     capacity_overridden: bool
     someone_waiting: bool
+    cancellations: int
+    calendar_params: Any
+    calendar_ics: str | None
+
+    def invitation(self) -> tuple[int, Any, str | None]:
+        return self.cancellations, self.calendar_params, self.calendar_ics
 
     def seat_likely(self, event: Event) -> bool:
         """A seat is left for a newcomer, by this transaction's snapshot."""
@@ -375,7 +383,8 @@ def _mailbox_proven(
         connection.execute(_PROVE, {"registration": found.id, "new_status": status, "at": now})
         _history(connection, found.id, status, reason, now)
         kind = "confirmed" if seated else "waitlisted"
-        mail.queue_row(connection, kind, event, found.mailed(status, now), found.id, found.email)
+        mailed = found.mailed(status, now)
+        mail.queue_row(connection, kind, event, mailed, found.id, found.email, found.invitation())
         return status
     # A seat is likely: everything is written as if it were taken, then it is: its UPDATE is
     # the last statement before the commit, and the event's row is locked only until then.
@@ -384,7 +393,9 @@ def _mailbox_proven(
     )
     change = _history(connection, found.id, Status.CONFIRMED, "adresse confirmée", now)
     mailed = found.mailed(Status.CONFIRMED, now)
-    message = mail.queue_row(connection, "confirmed", event, mailed, found.id, found.email)
+    message = mail.queue_row(
+        connection, "confirmed", event, mailed, found.id, found.email, found.invitation()
+    )
     if seats.seat_newcomer(session, event, found.event_id, now):
         return Status.CONFIRMED
     # Another confirmation took the last seat meanwhile (the UPDATE matched no row, so it
