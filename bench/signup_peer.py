@@ -21,11 +21,12 @@ import secrets
 from datetime import UTC, datetime, timedelta
 
 from flask import Flask, abort, redirect, render_template, request
-from jinja2 import DictLoader
+from flask.typing import ResponseReturnValue
 from flask_wtf import FlaskForm
 from flask_wtf.csrf import CSRFProtect
 from itsdangerous import URLSafeSerializer, URLSafeTimedSerializer
-from sqlalchemy import create_engine, text
+from jinja2 import DictLoader
+from sqlalchemy import Connection, create_engine, text
 from wtforms import EmailField, StringField
 from wtforms.validators import DataRequired, Email, Length
 
@@ -112,7 +113,9 @@ SHOW = text(
 )
 
 
-def queue(connection, kind: str, registration_id: int, email: str, now: datetime) -> None:  # type: ignore[no-untyped-def]
+def queue(
+    connection: Connection, kind: str, registration_id: int, email: str, now: datetime
+) -> None:
     params = f'{{"kind": "{kind}", "registration": {registration_id}}}'
     message_id = f"<{secrets.token_hex(16)}@peer>"
     connection.execute(
@@ -130,7 +133,7 @@ def queue(connection, kind: str, registration_id: int, email: str, now: datetime
 
 
 @app.route("/agenda/<slug>/inscription", methods=["GET", "POST"])
-def register(slug: str):  # type: ignore[no-untyped-def]
+def register(slug: str) -> ResponseReturnValue:
     form = RegistrationForm()
     if not form.validate_on_submit():
         with engine.connect() as connection:
@@ -167,7 +170,7 @@ def register(slug: str):  # type: ignore[no-untyped-def]
 
 
 @app.route("/agenda/<slug>/inscription/confirmer/<token>", methods=["GET", "POST"])
-def confirm(slug: str, token: str):  # type: ignore[no-untyped-def]
+def confirm(slug: str, token: str) -> ResponseReturnValue:
     public_id = confirm_links.loads(token)  # the client's links carry a timestamp: unchecked
     if request.method == "GET":
         return render_template("confirm.html", title="Confirmer votre inscription")
@@ -186,7 +189,7 @@ def confirm(slug: str, token: str):  # type: ignore[no-untyped-def]
 
 
 @app.get("/agenda/<slug>/mon-inscription/<token>")
-def manage(slug: str, token: str):  # type: ignore[no-untyped-def]
+def manage(slug: str, token: str) -> ResponseReturnValue:
     public_id = manage_links.loads(token)
     with engine.connect() as connection:
         registration = connection.execute(SHOW, {"public_id": public_id, "slug": slug}).first()

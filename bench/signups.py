@@ -462,7 +462,9 @@ def main() -> None:
         stack_cpus: dict[str, list[float]] = {}
         for _ in range(RUNS):
             reset(POSTGRES_URL, 10_000_000)
-            with gunicorn("bench.signup_peer:app", env, workers=WORKERS, ready_path="/healthz") as base:
+            with gunicorn(
+                "bench.signup_peer:app", env, workers=WORKERS, ready_path="/healthz"
+            ) as base:
                 rate, timings, cpu = run_client("app", base, env)
             stack_rates.append(rate)
             stack_p95s.append(percentile(timings.all(), 95) * 1000)
