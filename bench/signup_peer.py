@@ -143,6 +143,7 @@ def register(slug: str) -> ResponseReturnValue:
         full = event.capacity_override is not None and event.seats_taken >= event.capacity_override
         return render_template("form.html", title="Inscription", form=form, full=full)
     now = datetime.now(UTC)
+    email = (form.email.data or "").lower()
     with engine.begin() as connection:
         event = connection.execute(AVAILABILITY, {"slug": slug}).first()
         if event is None or not event.is_open:
@@ -152,7 +153,7 @@ def register(slug: str) -> ResponseReturnValue:
             {
                 "public_id": secrets.token_urlsafe(16),
                 "event_id": event.id,
-                "email": form.email.data.lower(),
+                "email": email,
                 "first_name": form.first_name.data,
                 "last_name": form.last_name.data,
                 "employer": form.employer.data,
@@ -165,7 +166,7 @@ def register(slug: str) -> ResponseReturnValue:
         if registration_id is not None:
             history = {"id": registration_id, "status": "pending", "reason": "inscription reçue"}
             connection.execute(HISTORY, {**history, "now": now})
-            queue(connection, "confirm_address", registration_id, form.email.data, now)
+            queue(connection, "confirm_address", registration_id, email, now)
     return redirect(f"/agenda/{slug}/inscription/envoyee")
 
 
