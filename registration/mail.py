@@ -487,6 +487,17 @@ def _forget_wake(connection: DBConnection) -> None:
     connection.info.pop(_WAKE, None)
 
 
+# A process wakes the workers at most this often (seconds). Under a rush of sign-ups each
+# commit would otherwise cost one more round trip, two a sign-up; a worker woken a moment
+# ago is busy with what was committed then, and looks again when its batch is done or, at the
+# latest, LISTEN_TIMEOUT later: a message committed just after a wake-up may wait that long.
+WAKE_EVERY = 0.05
+
+
+class _Woken:
+    at = -WAKE_EVERY  # time.monotonic() of this process's last wake-up
+
+
 @sa_event.listens_for(Pool, "checkin")
 def _wake_workers(dbapi_connection: Any, record: Any) -> None:
     """The connection comes back to the pool, its transaction committed: NOTIFY on it, in
@@ -494,6 +505,10 @@ def _wake_workers(dbapi_connection: Any, record: Any) -> None:
     to the worker's next look, LISTEN_TIMEOUT)."""
     if not record.info.pop(_WAKE, False) or dbapi_connection is None:
         return
+    now = time.monotonic()
+    if now - _Woken.at < WAKE_EVERY:
+        return
+    _Woken.at = now
     try:
         dbapi_connection.autocommit = True
         try:

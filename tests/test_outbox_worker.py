@@ -142,9 +142,12 @@ def test_queue_notifies_the_workers_when_its_transaction_commits(postgres_app, e
 
 
 @pytest.mark.postgres
-def test_a_sign_up_wakes_the_workers_after_each_commit_not_inside_it(postgres_app, event):
+def test_a_sign_up_wakes_the_workers_after_each_commit_not_inside_it(
+    postgres_app, event, monkeypatch
+):
     """The NOTIFY leaves after the commit, on its own: inside the transaction it would
     serialise the commits of every sign-up behind one lock."""
+    monkeypatch.setattr(mail, "WAKE_EVERY", 0.0)  # each commit wakes them, however close
     url = postgres_app.config["SQLALCHEMY_DATABASE_URI"].replace("+psycopg", "")
     registrant = api.Registrant(
         email="camille.durand@numerique.gouv.fr",
@@ -163,6 +166,24 @@ def test_a_sign_up_wakes_the_workers_after_each_commit_not_inside_it(postgres_ap
         assert not any("pg_notify" in statement for statement in sent), sent
         notices = list(listener.notifies(timeout=DEADLINE, stop_after=2))
     assert [n.channel for n in notices] == ["outbox", "outbox"]
+
+
+@pytest.mark.postgres
+def test_a_rush_of_commits_wakes_the_workers_once_per_moment(postgres_app, event, monkeypatch):
+    """Commits in quick succession send one NOTIFY: the worker it wakes is busy with them."""
+    monkeypatch.setattr(mail, "WAKE_EVERY", 60.0)
+    monkeypatch.setattr(mail._Woken, "at", -60.0)
+    registrations = [make_registration(postgres_app, event, status=Status.PENDING) for _ in "ab"]
+    url = postgres_app.config["SQLALCHEMY_DATABASE_URI"].replace("+psycopg", "")
+    with psycopg.connect(url, autocommit=True) as listener:
+        listener.execute("LISTEN outbox")
+        for registration in registrations:
+            with postgres_app.app_context(), transaction() as session:
+                row = session.get(Registration, registration.id)
+                mail.queue(session, "confirm_address", event, row)
+        notices = list(listener.notifies(timeout=1.0))
+    assert [n.channel for n in notices] == ["outbox"]
+    assert len(outbox(postgres_app)) == 2
 
 
 @pytest.mark.postgres
