@@ -4,9 +4,11 @@ Reads and writes take different paths. On PostgreSQL the session reads in autoco
 SELECT is its own statement, with its own snapshot (what READ COMMITTED gives each
 statement anyway), and no BEGIN nor ROLLBACK goes to the server. `transaction()` begins a
 real READ COMMITTED transaction on the same pool, so a write's statements and its row locks
-hold until its COMMIT. On SQLite a read runs under a plain BEGIN (a WAL snapshot) and a
-write under BEGIN IMMEDIATE. Migrations use the engine itself (Alembic's connection), never
-in autocommit: a migration is one transaction.
+(FOR UPDATE, FOR SHARE: only there, since autocommit would let them go at once) hold until
+its COMMIT; `read_transaction()` does the same for reads that need one (a server-side
+cursor). On SQLite a read runs under a plain BEGIN (a WAL snapshot) and a write under BEGIN
+IMMEDIATE. Migrations use the engine itself (Alembic's connection), never in autocommit: a
+migration is one transaction.
 """
 
 from __future__ import annotations
@@ -25,10 +27,6 @@ from .extensions import READS, db
 
 # Set on the connection of a transaction() so that SQLite begins it with the write lock.
 WRITER = "sqlite_writer"
-_WRITE = {WRITER: True}
-# After reading in autocommit (PostgreSQL): a real transaction again, until the connection
-# goes back to the pool, which resets it to the server's default.
-_WRITE_AFTER_AUTOCOMMIT = {WRITER: True, "isolation_level": "READ COMMITTED"}
 
 
 class _Commits:
@@ -76,8 +74,8 @@ def ping_when_idle(engine: Engine, idle_seconds: float) -> None:
 
 
 def read_in_autocommit(engine: Engine) -> None:
-    """PostgreSQL: the session reads in autocommit, which spares each read-only request a
-    BEGIN and a ROLLBACK, two round trips of the four it would cost.
+    """PostgreSQL: the session reads in autocommit, which spares each read-only request two
+    round trips, a BEGIN before its first SELECT and a ROLLBACK at its end.
 
     The session's engine is a twin of `engine` (SQLAlchemy's "multiple isolation levels for a
     single engine"): the same pool, each connection set to autocommit as the twin hands it
@@ -117,10 +115,7 @@ def transaction() -> Iterator[Session]:
     write lock (on SQLite a read snapshot cannot become a write once another writer went by;
     on PostgreSQL the read ran in autocommit, and its connection goes back to the pool).
     """
-    session = db.session()
-    if session.in_transaction():
-        session.commit()
-    session.connection(execution_options=_write_options(session))
+    session = _begin(writer=True)
     try:
         yield session
         session.commit()
@@ -129,8 +124,26 @@ def transaction() -> Iterator[Session]:
         raise
 
 
-def _write_options(session: Session) -> dict[str, Any]:
-    reads = session.get_bind()
-    if reads.get_execution_options().get("isolation_level") == "AUTOCOMMIT":
-        return _WRITE_AFTER_AUTOCOMMIT
-    return _WRITE
+@contextmanager
+def read_transaction() -> Iterator[Session]:
+    """Reads in one transaction, rolled back at the end: what a server-side cursor
+    (`yield_per`) needs on PostgreSQL, which declares one only inside a transaction block."""
+    session = _begin(writer=False)
+    try:
+        yield session
+    finally:
+        session.rollback()
+
+
+def _begin(*, writer: bool) -> Session:
+    """The session, a read begun earlier ended, in a new transaction: on PostgreSQL a real
+    one (the session's connections are in autocommit), READ COMMITTED until the connection
+    goes back to the pool, which resets it."""
+    session = db.session()
+    if session.in_transaction():
+        session.commit()
+    options: dict[str, Any] = {WRITER: True} if writer else {}
+    if session.get_bind().get_execution_options().get("isolation_level") == "AUTOCOMMIT":
+        options["isolation_level"] = "READ COMMITTED"
+    session.connection(execution_options=options)
+    return session
