@@ -2,13 +2,13 @@
 
 Reads and writes take different paths. On PostgreSQL the session reads in autocommit: each
 SELECT is its own statement, with its own snapshot (what READ COMMITTED gives each
-statement anyway), and no BEGIN nor ROLLBACK goes to the server. `transaction()` begins a
-real READ COMMITTED transaction on the same pool, so a write's statements and its row locks
-(FOR UPDATE, FOR SHARE: only there, since autocommit would let them go at once) hold until
-its COMMIT; `read_transaction()` does the same for reads that need one (a server-side
-cursor). On SQLite a read runs under a plain BEGIN (a WAL snapshot) and a write under BEGIN
-IMMEDIATE. Migrations use the engine itself (Alembic's connection), never in autocommit: a
-migration is one transaction.
+statement anyway), and no BEGIN nor ROLLBACK goes to the server. `transaction()` uses the
+engine itself, on the same pool: a real transaction, READ COMMITTED (the server's default),
+so a write's statements and its row locks (FOR UPDATE, FOR SHARE: only there, since
+autocommit would let them go at once) hold until its COMMIT; `read_transaction()` does the
+same for reads that need one (a server-side cursor). On SQLite a read runs under a plain
+BEGIN (a WAL snapshot) and a write under BEGIN IMMEDIATE. Migrations use the engine itself
+too (Alembic's connection), never in autocommit: a migration is one transaction.
 """
 
 from __future__ import annotations
@@ -23,10 +23,11 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.orm import Session
 
-from .extensions import READS, db
+from .extensions import READS, TRANSACTIONAL, db
 
 # Set on the connection of a transaction() so that SQLite begins it with the write lock.
 WRITER = "sqlite_writer"
+_WRITE = {WRITER: True}
 
 
 class _Commits:
@@ -77,11 +78,11 @@ def read_in_autocommit(engine: Engine) -> None:
     """PostgreSQL: the session reads in autocommit, which spares each read-only request two
     round trips, a BEGIN before its first SELECT and a ROLLBACK at its end.
 
-    The session's engine is a twin of `engine` (SQLAlchemy's "multiple isolation levels for a
-    single engine"): the same pool, each connection set to autocommit as the twin hands it
+    The session reads through a twin of `engine` (SQLAlchemy's "multiple isolation levels for
+    a single engine"): the same pool, each connection set to autocommit as the twin hands it
     out. SQLAlchemy puts a connection back to the server's default isolation level when it
-    returns to the pool, so a write's READ COMMITTED never outlives its transaction, and the
-    engine itself, Alembic's, keeps its transactions."""
+    returns to the pool, so what takes it next from the engine itself, `transaction()` or
+    Alembic, finds it transactional as ever."""
     setattr(engine, READS, engine.execution_options(isolation_level="AUTOCOMMIT"))
 
 
@@ -107,43 +108,50 @@ def configure_sqlite(engine: Engine) -> None:
 
 @contextmanager
 def transaction() -> Iterator[Session]:
-    """A writing transaction: commit on success, roll back on any error. On PostgreSQL it
-    is READ COMMITTED, its statements between one BEGIN and one COMMIT; on SQLite it begins
-    with the write lock (BEGIN IMMEDIATE).
+    """A writing transaction: commit on success, roll back on any error. On PostgreSQL its
+    statements run between one BEGIN and one COMMIT (READ COMMITTED, the server's default);
+    on SQLite it begins with the write lock (BEGIN IMMEDIATE).
 
     A read begun earlier in the request ends first, so that the write starts afresh with the
     write lock (on SQLite a read snapshot cannot become a write once another writer went by;
     on PostgreSQL the read ran in autocommit, and its connection goes back to the pool).
     """
-    session = _begin(writer=True)
-    try:
-        yield session
+    session = db.session()
+    if session.in_transaction():
         session.commit()
-    except BaseException:
-        session.rollback()
-        raise
+    with _transactional(session):
+        session.connection(execution_options=_WRITE)
+        try:
+            yield session
+            session.commit()
+        except BaseException:
+            session.rollback()
+            raise
 
 
 @contextmanager
 def read_transaction() -> Iterator[Session]:
     """Reads in one transaction, rolled back at the end: what a server-side cursor
     (`yield_per`) needs on PostgreSQL, which declares one only inside a transaction block."""
-    session = _begin(writer=False)
-    try:
-        yield session
-    finally:
-        session.rollback()
-
-
-def _begin(*, writer: bool) -> Session:
-    """The session, a read begun earlier ended, in a new transaction: on PostgreSQL a real
-    one (the session's connections are in autocommit), READ COMMITTED until the connection
-    goes back to the pool, which resets it."""
     session = db.session()
     if session.in_transaction():
         session.commit()
-    options: dict[str, Any] = {WRITER: True} if writer else {}
-    if session.get_bind().get_execution_options().get("isolation_level") == "AUTOCOMMIT":
-        options["isolation_level"] = "READ COMMITTED"
-    session.connection(execution_options=options)
-    return session
+    with _transactional(session):
+        session.connection()
+        try:
+            yield session
+        finally:
+            session.rollback()
+
+
+@contextmanager
+def _transactional(session: Session) -> Iterator[None]:
+    """Meanwhile the session uses the engine itself, not its autocommit twin: its pooled
+    connections are back at the server's default (SQLAlchemy resets the twin's autocommit
+    when a connection returns to the pool), so a real transaction, with nothing to set."""
+    outer = session.info.get(TRANSACTIONAL, False)
+    session.info[TRANSACTIONAL] = True
+    try:
+        yield
+    finally:
+        session.info[TRANSACTIONAL] = outer

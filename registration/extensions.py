@@ -15,12 +15,13 @@ from .models import Base
 
 # Set on an engine by db.read_in_autocommit: the engine the session reads through.
 READS = "inscriptions_reads"
+# In the session's info while db.transaction() runs: the session uses the engine itself.
+TRANSACTIONAL = "inscriptions_transactional"
 
 
 class Session(FlaskSession):
     """Flask-SQLAlchemy's session, reading through the engine's autocommit twin where it has
-    one (PostgreSQL: db.read_in_autocommit); `transaction()` writes through the same twin,
-    its connection set back to READ COMMITTED."""
+    one (PostgreSQL: db.read_in_autocommit), except inside `transaction()`."""
 
     def get_bind(
         self,
@@ -30,6 +31,8 @@ class Session(FlaskSession):
         **kwargs: Any,
     ) -> Engine | Connection:
         engine = super().get_bind(mapper, clause, bind, **kwargs)
+        if bind is not None or self.info.get(TRANSACTIONAL):
+            return engine
         reads: Engine | Connection = getattr(engine, READS, engine)
         return reads
 
