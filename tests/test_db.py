@@ -202,8 +202,9 @@ def test_a_registration_that_fails_midway_writes_nothing(app, client, event):
 
 @pytest.mark.usefixtures("postgres_only")
 def test_after_a_write_the_pooled_connection_reads_in_autocommit_again(app, client, event):
-    """SQLAlchemy resets a connection's isolation level when it goes back to the pool: the
-    write's READ COMMITTED ends with it, and the next read on it is in autocommit again."""
+    """SQLAlchemy resets a connection's autocommit when it goes back to the pool: a write,
+    on the engine itself, finds it transactional, and the next read on the same connection
+    is in autocommit again."""
     seen: list[tuple[str, bool, int]] = []
 
     def mode(_conn: Any, cursor: Any, statement: str, *_: Any) -> None:
