@@ -11,7 +11,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from . import config as settings
 from . import content, http, logs
-from .db import configure_sqlite, count_commits, ping_when_idle
+from .db import configure_sqlite, count_commits, ping_when_idle, read_in_autocommit
 from .extensions import csrf, db, limiter, login_manager
 from .extensions import mail as flask_mail
 from .models import render_item
@@ -69,8 +69,10 @@ def register_extensions(app: Flask) -> None:
         count_commits(db.engine)
         if db.engine.dialect.name == "sqlite":
             configure_sqlite(db.engine)
-        elif not app.config.get("SQLALCHEMY_ENGINE_OPTIONS", {}).get("pool_pre_ping"):
-            ping_when_idle(db.engine, app.config["DATABASE_PING_AFTER_IDLE"])
+        else:
+            read_in_autocommit(db.engine)
+            if not app.config.get("SQLALCHEMY_ENGINE_OPTIONS", {}).get("pool_pre_ping"):
+                ping_when_idle(db.engine, app.config["DATABASE_PING_AFTER_IDLE"])
     app.extensions["migrate"] = _Migrations(app)
     app.cli.add_command(_MigrationCommands(app))
     flask_mail.init_app(app)

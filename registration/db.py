@@ -1,4 +1,15 @@
-"""The database engine's set-up, and the one way to write: `transaction()`."""
+"""The database engine's set-up, and the one way to write: `transaction()`.
+
+Reads and writes take different paths. On PostgreSQL the session reads in autocommit: each
+SELECT is its own statement, with its own snapshot (what READ COMMITTED gives each
+statement anyway), and no BEGIN nor ROLLBACK goes to the server. `transaction()` uses the
+engine itself, on the same pool: a real transaction, READ COMMITTED (the server's default),
+so a write's statements and its row locks (FOR UPDATE, FOR SHARE: only there, since
+autocommit would let them go at once) hold until its COMMIT; `read_transaction()` does the
+same for reads that need one (a server-side cursor). On SQLite a read runs under a plain
+BEGIN (a WAL snapshot) and a write under BEGIN IMMEDIATE. Migrations use the engine itself
+too (Alembic's connection), never in autocommit: a migration is one transaction.
+"""
 
 from __future__ import annotations
 
@@ -12,10 +23,11 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.orm import Session
 
-from .extensions import db
+from .extensions import READS, TRANSACTIONAL, db
 
 # Set on the connection of a transaction() so that SQLite begins it with the write lock.
 WRITER = "sqlite_writer"
+_WRITE = {WRITER: True}
 
 
 class _Commits:
@@ -62,6 +74,18 @@ def ping_when_idle(engine: Engine, idle_seconds: float) -> None:
             raise DisconnectionError(str(error)) from error
 
 
+def read_in_autocommit(engine: Engine) -> None:
+    """PostgreSQL: the session reads in autocommit, which spares each read-only request two
+    round trips, a BEGIN before its first SELECT and a ROLLBACK at its end.
+
+    The session reads through a twin of `engine` (SQLAlchemy's "multiple isolation levels for
+    a single engine"): the same pool, each connection set to autocommit as the twin hands it
+    out. SQLAlchemy puts a connection back to the server's default isolation level when it
+    returns to the pool, so what takes it next from the engine itself, `transaction()` or
+    Alembic, finds it transactional as ever."""
+    setattr(engine, READS, engine.execution_options(isolation_level="AUTOCOMMIT"))
+
+
 def configure_sqlite(engine: Engine) -> None:
     """pysqlite sends no BEGIN at all: writers take the write lock up front (BEGIN IMMEDIATE),
     so that lock, check and write happen in one serialised transaction; reads take a plain
@@ -84,18 +108,50 @@ def configure_sqlite(engine: Engine) -> None:
 
 @contextmanager
 def transaction() -> Iterator[Session]:
-    """A writing transaction: commit on success, roll back on any error.
+    """A writing transaction: commit on success, roll back on any error. On PostgreSQL its
+    statements run between one BEGIN and one COMMIT (READ COMMITTED, the server's default);
+    on SQLite it begins with the write lock (BEGIN IMMEDIATE).
 
     A read begun earlier in the request ends first, so that the write starts afresh with the
-    write lock (on SQLite a read snapshot cannot become a write once another writer went by).
+    write lock (on SQLite a read snapshot cannot become a write once another writer went by;
+    on PostgreSQL the read ran in autocommit, and its connection goes back to the pool).
     """
     session = db.session()
     if session.in_transaction():
         session.commit()
-    session.connection(execution_options={WRITER: True})
-    try:
-        yield session
+    with _transactional(session):
+        session.connection(execution_options=_WRITE)
+        try:
+            yield session
+            session.commit()
+        except BaseException:
+            session.rollback()
+            raise
+
+
+@contextmanager
+def read_transaction() -> Iterator[Session]:
+    """Reads in one transaction, rolled back at the end: what a server-side cursor
+    (`yield_per`) needs on PostgreSQL, which declares one only inside a transaction block."""
+    session = db.session()
+    if session.in_transaction():
         session.commit()
-    except BaseException:
-        session.rollback()
-        raise
+    with _transactional(session):
+        session.connection()
+        try:
+            yield session
+        finally:
+            session.rollback()
+
+
+@contextmanager
+def _transactional(session: Session) -> Iterator[None]:
+    """Meanwhile the session uses the engine itself, not its autocommit twin: its pooled
+    connections are back at the server's default (SQLAlchemy resets the twin's autocommit
+    when a connection returns to the pool), so a real transaction, with nothing to set."""
+    outer = session.info.get(TRANSACTIONAL, False)
+    session.info[TRANSACTIONAL] = True
+    try:
+        yield
+    finally:
+        session.info[TRANSACTIONAL] = outer

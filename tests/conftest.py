@@ -11,6 +11,7 @@ from __future__ import annotations
 import email
 import email.policy
 import os
+import re
 import shutil
 import socket
 from collections.abc import Callable, Iterator
@@ -171,15 +172,39 @@ class ServerLikeClient(FlaskClient):
         return super().open(*args, **kwargs)
 
 
+# On PostgreSQL the session reads in autocommit (registration/db.py): there a write would
+# not be atomic, and a row lock would be let go at once. Every test's app checks that each
+# write and each FOR UPDATE / FOR SHARE runs inside a transaction().
+_WRITES = {"INSERT", "UPDATE", "DELETE", "MERGE"}
+_ROW_LOCK = re.compile(r"\bFOR (?:NO KEY UPDATE|UPDATE|KEY SHARE|SHARE)\b")
+
+
+class OutsideTransactions:
+    """The statements that wrote or locked rows on a connection in autocommit."""
+
+    def __init__(self) -> None:
+        self.seen: list[str] = []
+
+    def __call__(self, _conn: Any, cursor: Any, statement: str, *_: Any) -> None:
+        if cursor.connection.autocommit and (
+            statement.split(None, 1)[0].upper() in _WRITES or _ROW_LOCK.search(statement)
+        ):
+            self.seen.append(statement)
+
+
 @pytest.fixture
 def make_app(database_url: str, tmp_path: Path) -> Iterator[Callable[..., Flask]]:
     """Build an app on this test's database; keyword arguments override the config."""
     apps: list[Flask] = []
+    outside = OutsideTransactions()
 
     def build(**overrides: Any) -> Flask:
         app = create_app(base_config(tmp_path, SQLALCHEMY_DATABASE_URI=database_url, **overrides))
         app.test_client_class = ServerLikeClient
         apps.append(app)
+        if database_url.startswith("postgresql"):
+            with app.app_context():
+                sa.event.listen(db.engine, "before_cursor_execute", outside)
         return app
 
     yield build
@@ -187,6 +212,7 @@ def make_app(database_url: str, tmp_path: Path) -> Iterator[Callable[..., Flask]
         with app.app_context():
             db.session.remove()
             db.engine.dispose()
+    assert outside.seen == [], "written or locked outside transaction()"
 
 
 @pytest.fixture

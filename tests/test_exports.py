@@ -529,20 +529,20 @@ def _peak(app, event, how: str) -> tuple[int, int, int]:
     """Peak traced memory while exporting every row: (peak, bytes, rows), as CSV or XLSX
     streamed as the views stream them, or with the records built first by `.all()`."""
     with app.app_context():
-        query = queries.export(event, queries.Filters())
+        rows = queries.export_rows(event, queries.Filters())
         gc.collect()
         tracemalloc.start()
         try:
             size = lines = 0
             if how == "csv":
-                for chunk in exports.csv_chunks(event, db.session.execute(query)):
+                for chunk in exports.csv_chunks(event, rows):
                     size += len(chunk)
                     lines += chunk.count("\r\n")
             elif how == "xlsx":
-                for data in exports.xlsx_chunks(event, db.session.execute(query)):
+                for data in exports.xlsx_chunks(event, rows):
                     size += len(data)
             else:
-                built = db.session.execute(query).all()
+                built = list(rows)
                 lines = len(built)
                 del built
             _, peak = tracemalloc.get_traced_memory()
@@ -610,8 +610,8 @@ def test_the_export_reads_rows_in_batches(app, plain_event):
     with app.app_context():
         sa.event.listen(db.engine, "before_cursor_execute", before_execute)
         try:
-            query = queries.export(plain_event, queries.Filters())
-            text = "".join(exports.csv_chunks(plain_event, db.session.execute(query)))
+            rows = queries.export_rows(plain_event, queries.Filters())
+            text = "".join(exports.csv_chunks(plain_event, rows))
         finally:
             sa.event.remove(db.engine, "before_cursor_execute", before_execute)
         postgresql = db.engine.dialect.name == "postgresql"
@@ -633,7 +633,7 @@ def test_the_export_builds_no_orm_object(app, plain_event):
     with app.app_context():
         sa.event.listen(Registration, "load", loaded)
         try:
-            [row] = db.session.execute(queries.export(plain_event, queries.Filters())).all()
+            [row] = queries.export_rows(plain_event, queries.Filters())
         finally:
             sa.event.remove(Registration, "load", loaded)
     assert built == []

@@ -415,10 +415,9 @@ def test_a_cancellation_queued_before_the_calendar_parameters_still_withdraws_th
     """A row queued by the previous code has no `calendar` parameters: it renders, with the
     first round's SEQUENCE."""
     [registration] = queue(mail_app, event, "cancelled", status=Status.CANCELLED)
-    with mail_app.app_context():
-        [row] = db.session.scalars(sa.select(OutboxMessage)).all()
+    with mail_app.app_context(), transaction() as session:
+        [row] = session.scalars(sa.select(OutboxMessage)).all()
         row.params = {k: v for k, v in row.params.items() if k != "calendar"}
-        db.session.commit()
     assert deliver(mail_app).sent == 1
     [entry] = ics_of(smtp.messages[0]).walk("VEVENT")
     assert entry.decoded("SEQUENCE") == 1 and str(entry["STATUS"]) == "CANCELLED"
@@ -490,10 +489,9 @@ def test_a_cancellation_of_an_invitation_queued_before_the_uid_was_stored_matche
     """An invitation queued by the previous code has no stored UID: it goes out with the
     sender's domain, as it always did, and so does the cancellation queued after it."""
     [registration] = queue(mail_app, event, "confirmed", status=Status.CONFIRMED)
-    with mail_app.app_context():
-        [row] = db.session.scalars(sa.select(OutboxMessage)).all()
+    with mail_app.app_context(), transaction() as session:
+        [row] = session.scalars(sa.select(OutboxMessage)).all()
         row.params = {**row.params, "calendar": {"cancellations": 0, "invited": False}}
-        db.session.commit()
     deliver(mail_app)
     with mail_app.app_context():
         api.cancel(event, links.manage_token(registration))
@@ -512,14 +510,13 @@ def test_a_cancellation_after_an_invitation_rendered_when_queued_takes_its_uid(
     """Rows from before rendering moved to the deliverer hold their .ics: its UID is read."""
     [registration] = queue(mail_app, event, "confirmed", status=Status.CONFIRMED)
     old_uid = f"{registration.public_id}@ancien.gouv.fr"
-    with mail_app.app_context():
-        [row] = db.session.scalars(sa.select(OutboxMessage)).all()
+    with mail_app.app_context(), transaction() as session:
+        [row] = session.scalars(sa.select(OutboxMessage)).all()
         rendered = mail.rendered(row)
         assert rendered.ics is not None
         row.body_text, row.body_html = rendered.body_text, rendered.body_html
         row.ics = rendered.ics.replace(f"{registration.public_id}@localhost", old_uid)
         row.params = None
-        db.session.commit()
     with mail_app.app_context():
         api.cancel(event, links.manage_token(registration))
     deliver(mail_app)
@@ -1178,9 +1175,8 @@ def test_a_message_whose_event_left_the_content_waits_and_goes_once_it_is_back(
     assert stored.status == OutboxStatus.PENDING
     assert f"événement « {event.slug} » absent du contenu ou invalide" in stored.last_error
     moved.write_bytes(kept)
-    with without.app_context():  # due again now, rather than after its back-off
-        db.session.execute(sa.update(OutboxMessage).values(next_attempt_at=clock.now()))
-        db.session.commit()
+    with without.app_context(), transaction() as session:  # due now, not after its back-off
+        session.execute(sa.update(OutboxMessage).values(next_attempt_at=clock.now()))
     assert deliver(without).sent == 1
 
 
@@ -1195,8 +1191,8 @@ def test_a_message_queued_before_the_migration_goes_out_as_it_was_written(app, e
         downgrade(revision=BEFORE_PARAMS)
         db.engine.dispose()
     try:
-        with app.app_context():
-            db.session.execute(
+        with app.app_context(), transaction() as session:
+            session.execute(
                 sa.text(
                     "INSERT INTO outbox (kind, recipient, subject, body_text, body_html, ics,"
                     " message_id, status, attempts, last_error, created_at, next_attempt_at)"
@@ -1207,7 +1203,6 @@ def test_a_message_queued_before_the_migration_goes_out_as_it_was_written(app, e
                 ),
                 {"now": datetime(2023, 5, 20, 8, 0)},
             )
-            db.session.commit()
     finally:
         with app.app_context():
             db.session.remove()

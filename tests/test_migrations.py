@@ -398,3 +398,40 @@ def test_sqlite_search_table_follows_the_registrations(app, event):
             app, "SELECT name FROM sqlite_master WHERE name LIKE 'attendees_search%'"
         )
     assert len(texts()) == 1  # taken again from the table
+
+
+CHECKIN = "a7c3e9d1f5b2"  # attendees.checked_in_at and checked_in_by, then their index
+BEFORE_CHECKIN = "f2b8c4d6e1a3"
+
+
+class Injected(Exception):
+    pass
+
+
+def test_a_migration_that_fails_midway_leaves_nothing(app):
+    """Alembic runs on the engine itself, in a transaction (never in autocommit, where the
+    session reads on PostgreSQL): a revision that fails after its first statements leaves
+    the schema and the version as they were."""
+    sent: list[tuple[str, bool]] = []
+
+    def fail_at_the_index(_conn: Any, cursor: Any, statement: str, *_: Any) -> None:
+        sent.append((statement, getattr(cursor.connection, "autocommit", False)))
+        if statement.startswith("CREATE INDEX ix_attendees_event_checked_in"):
+            raise Injected
+
+    with down_to(app, BEFORE_CHECKIN):
+        with app.app_context():
+            engine = db.engine
+        sa.event.listen(engine, "before_cursor_execute", fail_at_the_index)
+        try:
+            with app.app_context(), pytest.raises(Injected):
+                upgrade(revision=CHECKIN)
+        finally:
+            sa.event.remove(engine, "before_cursor_execute", fail_at_the_index)
+        assert current_revision(app) == BEFORE_CHECKIN
+        with app.app_context():
+            columns = {c["name"] for c in sa.inspect(db.engine).get_columns("attendees")}
+            db.engine.dispose()
+    assert any("checked_in_at" in statement for statement, _ in sent[:-1])  # sent, undone
+    assert "checked_in_at" not in columns
+    assert not any(autocommit for _, autocommit in sent)

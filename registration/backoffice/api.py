@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from datetime import datetime, timedelta
 from typing import Any
 
 from flask import current_app
-from sqlalchemy import Select, delete, select, update
+from sqlalchemy import Row, delete, select, update
 from sqlalchemy.orm import Session
 
 from .. import accounts, clock, eligibility, mail
@@ -51,11 +51,11 @@ def log_action(actor: str, action: str, event_slug: str = "", details: str = "")
         audit(session, actor, action, event_slug, details)
 
 
-def export(event: Event, actor: str, kind: str, filters: queries.Filters) -> Select[Any]:
-    """The rows to export (queries.export), once the export is written to the audit log."""
+def export(event: Event, actor: str, kind: str, filters: queries.Filters) -> Iterator[Row[Any]]:
+    """The rows to export (queries.export_rows), once the export is written to the audit log."""
     details = f"q={filters.search!r} statut={filters.status!r}"
     log_action(actor, f"export-{kind}", event.slug, details)
-    return queries.export(event, filters)
+    return queries.export_rows(event, filters)
 
 
 def _awaiting_review(session: Session, record_id: int, public_id: str) -> Registration:

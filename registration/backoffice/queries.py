@@ -6,7 +6,7 @@ import json
 import re
 import unicodedata
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from functools import lru_cache
@@ -15,6 +15,7 @@ from typing import Any
 from flask_sqlalchemy.pagination import Pagination
 from sqlalchemy import (
     ColumnElement,
+    Row,
     Select,
     Text,
     bindparam,
@@ -30,6 +31,7 @@ from sqlalchemy import (
 from .. import clock, exports
 from ..content import Event, Question
 from ..dates import PARIS
+from ..db import read_transaction
 from ..extensions import db
 from ..models import (
     ACTIVE,
@@ -389,6 +391,13 @@ def export(event: Event, filters: Filters) -> Select[Any]:
         .order_by(_attendees.last_name, _attendees.first_name, _attendees.id)
         .execution_options(yield_per=1000)
     )
+
+
+def export_rows(event: Event, filters: Filters) -> Iterator[Row[Any]]:
+    """The export's rows as they stream, read when the first is asked for. In a transaction
+    of their own: on PostgreSQL a server-side cursor lives only inside one."""
+    with read_transaction() as session:
+        yield from session.execute(export(event, filters))
 
 
 def review_requests(event: Event) -> list[Registration]:

@@ -1,5 +1,5 @@
-"""Reads for the public pages. They never write: on SQLite they run under a plain BEGIN and
-never take the write lock."""
+"""Reads for the public pages. They never write nor lock: on PostgreSQL they run in
+autocommit, on SQLite under a plain BEGIN that never takes the write lock."""
 
 from __future__ import annotations
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 from flask import (
     Blueprint,
     Response,
@@ -24,7 +22,7 @@ from ..backoffice import api, queries
 from ..backoffice.forms import ReviewForm
 from ..content import Event
 from ..dates import PARIS
-from ..extensions import db, login_manager
+from ..extensions import login_manager
 from ..http import ROW_ID_MAX
 from ..models import ACTIVE, STATUS_LABELS, Status
 from ..registrations.exceptions import ActionRefused, NotAwaitingReview, RegistrationNotFound
@@ -92,13 +90,9 @@ def _export_name(event: Event, extension: str) -> str:
 def export_csv() -> ResponseReturnValue:
     event: Event = g.event
     excel = request.args.get("dialect") != "rfc4180"
-    query = api.export(event, current_user.email, "csv" if excel else "csv-rfc4180", _filters())
-
-    def generate() -> Iterator[str]:
-        yield from exports.csv_chunks(event, db.session.execute(query), excel=excel)
-
+    rows = api.export(event, current_user.email, "csv" if excel else "csv-rfc4180", _filters())
     return Response(
-        stream_with_context(generate()),
+        stream_with_context(exports.csv_chunks(event, rows, excel=excel)),
         mimetype="text/csv",
         headers={
             "Content-Disposition": f'attachment; filename="{_export_name(event, "csv")}"',
@@ -110,13 +104,9 @@ def export_csv() -> ResponseReturnValue:
 @bp.get("/<slug>/export.xlsx")
 def export_xlsx() -> ResponseReturnValue:
     event: Event = g.event
-    query = api.export(event, current_user.email, "xlsx", _filters())
-
-    def generate() -> Iterator[bytes]:
-        yield from exports.xlsx_chunks(event, db.session.execute(query))
-
+    rows = api.export(event, current_user.email, "xlsx", _filters())
     return Response(
-        stream_with_context(generate()),
+        stream_with_context(exports.xlsx_chunks(event, rows)),
         mimetype="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
         headers={"Content-Disposition": f"attachment; filename={_export_name(event, 'xlsx')}"},
     )

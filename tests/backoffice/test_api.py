@@ -438,11 +438,10 @@ def test_retry_puts_a_failed_message_back_in_line_for_the_worker(app, event):
 @pytest.mark.parametrize("status", [OutboxStatus.PENDING, OutboxStatus.SENT])
 def test_retry_leaves_messages_that_did_not_fail(app, event, status):
     message = failed_message(app, event)
-    with app.app_context():
-        db.session.execute(
+    with app.app_context(), transaction() as session:
+        session.execute(
             sa.update(OutboxMessage).where(OutboxMessage.id == message.id).values(status=status)
         )
-        db.session.commit()
     with app.test_request_context():
         assert api.retry_message(message.id, ADMIN) is False
     assert outbox(app)[0].attempts == 5
@@ -463,7 +462,7 @@ def test_export_writes_its_audit_entry_and_returns_the_filtered_rows(app, event)
     make_registration(app, event, Status.PENDING, last_name="Durand")
     filters = queries.Filters(search="abadie", status="confirmed")
     with app.app_context():
-        rows = db.session.execute(api.export(event, ADMIN, "csv", filters)).all()
+        rows = list(api.export(event, ADMIN, "csv", filters))
         assert [r.last_name for r in rows] == ["Abadie"]
     assert audit_log(app) == [(ADMIN, "export-csv", event.slug, "q='abadie' statut='confirmed'")]
 

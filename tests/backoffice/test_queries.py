@@ -9,6 +9,7 @@ import sqlalchemy as sa
 
 from registration.backoffice import queries
 from registration.backoffice.queries import Filters
+from registration.db import read_transaction
 from registration.extensions import db
 from registration.models import Registration, Status
 
@@ -321,9 +322,10 @@ def test_search_and_answers_read_their_indexes(people, event):
             _, prefilter, *_ = queries._matching(event, Filters(search="abadie"))
             query = sa.select(Registration.id).where(prefilter)
             compiled = query.compile(db.engine, compile_kwargs={"literal_binds": True})
-            for plan_kind in ("seqscan", "indexscan"):  # a few rows: the planner would read them
-                db.session.execute(sa.text(f"SET LOCAL enable_{plan_kind} = off"))
-            plan = db.session.scalars(sa.text(f"EXPLAIN {compiled}")).all()
+            with read_transaction() as session:  # SET LOCAL lasts until the transaction ends
+                for plan_kind in ("seqscan", "indexscan"):  # a few rows: the planner reads them
+                    session.execute(sa.text(f"SET LOCAL enable_{plan_kind} = off"))
+                plan = session.scalars(sa.text(f"EXPLAIN {compiled}")).all()
             assert any("ix_attendees_search_trgm" in line for line in plan), plan
         else:
             record_id = db.session.scalar(sa.select(sa.func.min(Registration.event_id)))
@@ -385,9 +387,9 @@ def test_sign_in_sheet_lists_confirmed_attendees_by_name_case_blind(app, event):
 
 def test_export_rows_follow_the_filters_in_name_order(people, event):
     with people.app_context():
-        rows = db.session.execute(queries.export(event, Filters())).all()
+        rows = list(queries.export_rows(event, Filters()))
         assert [r.last_name for r in rows] == ["Abadie", "Durand", "Martin"]
-        rows = db.session.execute(queries.export(event, Filters(status="pending"))).all()
+        rows = list(queries.export_rows(event, Filters(status="pending")))
         assert [r.last_name for r in rows] == ["Abadie"]
 
 

@@ -11,6 +11,7 @@ from registration import clock, links
 from registration.backoffice import api as backoffice
 from registration.backoffice import queries as backoffice_queries
 from registration.checkin import api, codes, queries
+from registration.db import transaction
 from registration.extensions import db
 from registration.models import AuditEntry, Registration, Status
 
@@ -197,9 +198,8 @@ def test_a_registration_cancelled_after_its_arrival_reads_cancelled(app, event, 
 def test_a_deleted_registration_is_not_found(app, event, orga):
     registration = make_registration(app, event)
     code = code_of(app, registration, event.slug)
-    with app.app_context():
-        db.session.execute(sa.delete(Registration))
-        db.session.commit()
+    with app.app_context(), transaction() as session:
+        session.execute(sa.delete(Registration))
     assert scan(app, event, code, orga).title == "Inscription introuvable"
 
 

@@ -13,6 +13,7 @@ from flask import Flask
 
 from registration import links
 from registration.content import Event
+from registration.db import transaction
 from registration.extensions import db
 from registration.models import EventRecord, Registration, Status
 from registration.registrations import api, queries
@@ -190,8 +191,8 @@ def test_a_duplicate_on_a_full_event_answers_like_a_newcomer(app, event):
 def test_the_unique_constraint_stands_behind_the_service(app, event):
     register(app, event)
     existing = registrations(app)[0]
-    with app.app_context(), pytest.raises(sa.exc.IntegrityError):
-        db.session.add(
+    with app.app_context(), pytest.raises(sa.exc.IntegrityError), transaction() as session:
+        session.add(
             Registration(
                 event_id=existing.event_id,
                 email=existing.email,
@@ -204,7 +205,6 @@ def test_the_unique_constraint_stands_behind_the_service(app, event):
                 updated_at=existing.created_at,
             )
         )
-        db.session.commit()
 
 
 def test_datetimes_are_stored_in_utc(app, event):

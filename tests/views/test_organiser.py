@@ -496,13 +496,12 @@ def test_failed_messages_show_with_their_error_and_can_be_retried(
 
 def test_retrying_a_message_that_did_not_fail_changes_nothing(app, organiser_client, event):
     message = failed_message(app, event)
-    with app.app_context():
-        db.session.execute(
+    with app.app_context(), transaction() as session:
+        session.execute(
             sa.update(OutboxMessage)
             .where(OutboxMessage.id == message.id)
             .values(status=OutboxStatus.SENT)
         )
-        db.session.commit()
     response = organiser_client.post(f"/organisation/courriels/{message.id}/renvoyer")
     assert response.status_code == 302
     page = organiser_client.get("/organisation/courriels").get_data(as_text=True)
