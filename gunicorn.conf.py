@@ -9,6 +9,7 @@ import os
 from pathlib import Path
 
 from dotenv import load_dotenv
+from gunicorn import glogging
 
 from registration.logs import use_json
 
@@ -60,6 +61,18 @@ proc_name = "inscriptions"
 # Logs on stderr; no access log: the application writes its own line for each request,
 # without the query string. In JSON where the application logs JSON.
 accesslog = None
+
+
+class Logger(glogging.Logger):
+    """gunicorn's logger, without its access log. With logconfig_dict set (JSON logs),
+    gunicorn would gather each request's log fields (headers, environ) for an access logger
+    that writes nowhere: about 4 % of a worker's CPU in the sign-up benchmark."""
+
+    def access(self, *args: object, **kwargs: object) -> None:
+        return None
+
+
+logger_class = Logger
 errorlog = "-"
 loglevel = env("LOG_LEVEL", "info").lower()
 if use_json(env("APP_ENV", "production"), env("LOG_FORMAT", "").strip().lower()):

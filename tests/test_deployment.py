@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import runpy
 import secrets
 import shutil
 import signal
@@ -378,6 +379,25 @@ def test_gunicorn_conf_reads_the_environment():
     assert "registration.logs.make_handler" in settings["logconfig_dict"]
     text = gunicorn_settings(WEB_CONCURRENCY="3", APP_ENV="development", LOG_FORMAT="")
     assert text["logconfig_dict"] == "{}"
+
+
+def test_gunicorn_builds_no_access_log_line(monkeypatch):
+    """The application logs each request itself: gunicorn's access logger, which writes
+    nowhere, must not gather each request's fields either (it did whenever logconfig_dict
+    was set, for the JSON logs)."""
+    from gunicorn import glogging
+    from gunicorn.config import Config
+
+    monkeypatch.setenv("APP_ENV", "production")
+    settings = runpy.run_path(str(ROOT / "gunicorn.conf.py"))
+    config = Config()
+    config.set("logconfig_dict", settings["logconfig_dict"])
+    logger = settings["logger_class"](config)
+    assert isinstance(logger, glogging.Logger)
+    gathered: list[object] = []
+    monkeypatch.setattr(logger, "atoms", lambda *args: gathered.append(args) or {})
+    logger.access(None, None, {}, None)
+    assert gathered == []
 
 
 UNITS = ROOT / "deploy" / "systemd"
