@@ -426,6 +426,36 @@ def run_client(
     return done / elapsed, timings, {side: ms / max(done, 1) for side, ms in cpu.items()}
 
 
+@dataclass
+class Runs:
+    """RUNS runs of CONCURRENCY agents against one app: each run's figures."""
+
+    rates: list[float] = field(default_factory=list)
+    p95s: list[float] = field(default_factory=list)
+    steps: dict[str, list[float]] = field(default_factory=dict)
+    cpus: dict[str, list[float]] = field(default_factory=dict)
+
+
+def measure(target: str, env: dict[str, str]) -> Runs:
+    """`target` (module:app) under gunicorn, RUNS times, each time on emptied tables."""
+    runs = Runs()
+    for _ in range(RUNS):
+        reset(POSTGRES_URL, 10_000_000)
+        with gunicorn(target, env, workers=WORKERS, ready_path="/healthz") as base:
+            rate, timings, cpu = run_client("app", base, env)
+        runs.rates.append(rate)
+        runs.p95s.append(percentile(timings.all(), 95) * 1000)
+        for step, values in timings.by_step.items():
+            runs.steps.setdefault(step, []).append(percentile(values, 95) * 1000)
+        for side, ms in cpu.items():
+            runs.cpus.setdefault(side, []).append(ms)
+    return runs
+
+
+def median(values: list[float]) -> float:
+    return sorted(values)[len(values) // 2]
+
+
 def main() -> None:
     if not POSTGRES_URL.startswith("postgresql"):
         raise SystemExit(
@@ -441,35 +471,9 @@ def main() -> None:
             f"sign-ups: PostgreSQL, concurrency {CONCURRENCY}, {SECONDS:.0f} s x {RUNS}, "
             f"gunicorn {WORKERS} workers, no outbox worker (SMTP down)"
         )
-        rates: list[float] = []
-        p95s: list[float] = []
-        steps: dict[str, list[float]] = {}
-        cpus: dict[str, list[float]] = {}
-        for _ in range(RUNS):
-            reset(POSTGRES_URL, 10_000_000)
-            with gunicorn("wsgi:app", env, workers=WORKERS, ready_path="/healthz") as base:
-                rate, timings, cpu = run_client("app", base, env)
-            for side, ms in cpu.items():
-                cpus.setdefault(side, []).append(ms)
-            rates.append(rate)
-            p95s.append(percentile(timings.all(), 95) * 1000)
-            for step, values in timings.by_step.items():
-                steps.setdefault(step, []).append(percentile(values, 95) * 1000)
-
+        ours = measure("wsgi:app", env)
         # The peer app: the same steps, the same client, the same gunicorn settings.
-        stack_rates: list[float] = []
-        stack_p95s: list[float] = []
-        stack_cpus: dict[str, list[float]] = {}
-        for _ in range(RUNS):
-            reset(POSTGRES_URL, 10_000_000)
-            with gunicorn(
-                "bench.signup_peer:app", env, workers=WORKERS, ready_path="/healthz"
-            ) as base:
-                rate, timings, cpu = run_client("app", base, env)
-            stack_rates.append(rate)
-            stack_p95s.append(percentile(timings.all(), 95) * 1000)
-            for side, ms in cpu.items():
-                stack_cpus.setdefault(side, []).append(ms)
+        bare = measure("bench.signup_peer:app", env)
 
         event_id, attendee_id = pgbench_fixture(POSTGRES_URL)
         script = PGBENCH_SCRIPT.format(event_id=event_id, attendee_id=attendee_id)
@@ -487,58 +491,48 @@ def main() -> None:
         load_average = os.getloadavg()[0]
 
     peer_label = "pgbench, same transaction, -c 20"
-    median = sorted(rates)[len(rates) // 2]
+    stack_label = "bench/signup_peer.py: the same steps on the bare stack"
     results.add(
         "whole sign-ups, best (5 requests each)",
-        max(rates),
+        max(ours.rates),
         "per s",
         peer=max(peers),
         peer_label=peer_label,
     )
     results.add(
         "whole sign-ups, median",
-        median,
+        median(ours.rates),
         "per s",
-        peer=sorted(peers)[len(peers) // 2],
+        peer=median(peers),
         peer_label=peer_label,
     )
-    stack_label = "bench/signup_peer.py: the same steps on the bare stack"
     results.add(
         "whole sign-ups, median, beside the bare stack",
-        median,
+        median(ours.rates),
         "per s",
-        peer=sorted(stack_rates)[len(stack_rates) // 2],
+        peer=median(bare.rates),
         peer_label=stack_label,
     )
-    results.add("p95 per request, best run", min(p95s), "ms", note="goal < 50 ms")
+    results.add("p95 per request, best run", min(ours.p95s), "ms", note="goal < 50 ms")
     results.add(
-        "p95 per request, median run, bare stack",
-        sorted(stack_p95s)[len(stack_p95s) // 2],
-        "ms",
-        note=stack_label,
+        "p95 per request, median run, bare stack", median(bare.p95s), "ms", note=stack_label
     )
-    results.add("p95 per request, median run", sorted(p95s)[len(p95s) // 2], "ms")
-    for step, values in steps.items():
-        results.add(f"  p95 {step}, median run", sorted(values)[len(values) // 2], "ms")
+    results.add("p95 per request, median run", median(ours.p95s), "ms")
+    for step, values in ours.steps.items():
+        results.add(f"  p95 {step}, median run", median(values), "ms")
     notes = {
         "web": "gunicorn's processes: 5 requests",
         "postgres": "backends on the bench database (the client's mailbox reads included)",
         "client": "this process: 5 requests and a mailbox read",
     }
-    for side, values in cpus.items():
-        results.add(
-            f"CPU per sign-up, {side}, median run",
-            sorted(values)[len(values) // 2],
-            "ms",
-            note=notes[side],
-        )
-    for side, values in stack_cpus.items():
-        results.add(
-            f"CPU per sign-up, {side}, median run, bare stack",
-            sorted(values)[len(values) // 2],
-            "ms",
-            note=stack_label,
-        )
+    for runs, suffix, label in ((ours, "", None), (bare, ", bare stack", stack_label)):
+        for side, values in runs.cpus.items():
+            results.add(
+                f"CPU per sign-up, {side}, median run{suffix}",
+                median(values),
+                "ms",
+                note=label or notes[side],
+            )
     results.add("load average (1 min) at the end", load_average, "", note="other sessions")
     results.add(
         "client alone against bench/peer.py, best",
