@@ -52,6 +52,11 @@ def shoot(page: Page, name: str) -> None:
     for width, height in WIDTHS.items():
         page.set_viewport_size({"width": width, "height": height})
         page.wait_for_load_state("networkidle")
+        # The design system folds the breadcrumb on a phone and unfolds it on the resize
+        # event: the shot waits for it, else it sometimes shows the room but not the links.
+        crumbs = page.locator(".fr-breadcrumb__list")
+        if width >= 768 and crumbs.count():
+            crumbs.first.wait_for(state="visible")
         path = OUT / f"{name}-{width}.png"
         page.screenshot(path=str(path), full_page=True)
         print(path.relative_to(ROOT))
