@@ -182,7 +182,7 @@ def domains_check(addresses: tuple[str, ...]) -> None:
         decision = eligibility.check(address)
         line = f"{address}\t{'oui' if decision.accepted else 'non'}\t{decision.reason}"
         if decision.suggestion:
-            line += f" Vouliez-vous dire {decision.suggestion} ?"
+            line += f" ; vouliez-vous dire {decision.suggestion} ?"
         click.echo(line)
 
 

@@ -251,7 +251,7 @@ def test_domains_check_says_yes_or_no_and_why(runner):
         "agent@dsi.paris.fr\toui\tliste de l’État : paris.fr",
         "agent@gmail.com\tnon\tmessagerie grand public : gmail.com",
         "agent@finances.gouv\tnon\tdomaine inconnu de la liste du secteur public : finances.gouv"
-        " Vouliez-vous dire agent@finances.gouv.fr ?",
+        " ; vouliez-vous dire agent@finances.gouv.fr ?",
         "agent@notaires.fr\tnon\tretiré de la liste du secteur public : notaires.fr (notaires :"
         " officiers publics exerçant en libéral ; chambres et conseils : professionnels)",
     ]
