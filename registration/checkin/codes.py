@@ -4,7 +4,6 @@ neither the management link nor usable as one (each has its own salt)."""
 
 from __future__ import annotations
 
-import base64
 import functools
 import hashlib
 import re
@@ -191,7 +190,3 @@ def qr_png(code: str, scale: int = SCALE) -> bytes:
 
 def _png_chunk(kind: bytes, data: bytes) -> bytes:
     return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
-
-
-def qr_png_data_uri(code: str) -> str:
-    return "data:image/png;base64," + base64.b64encode(qr_png(code)).decode()
