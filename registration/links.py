@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from typing import Protocol
 
 from flask import current_app
@@ -28,14 +29,24 @@ class _ClockSigner(TimestampSigner):
         return int(clock.now().timestamp())
 
 
+# Built once per key: building a serializer costs as much as signing with it, and every
+# registration, confirmation and e-mail signs two or three tokens.
+@functools.lru_cache(maxsize=8)
+def _confirm_serializer_for(secret: str | bytes) -> URLSafeTimedSerializer:
+    return URLSafeTimedSerializer(secret, salt="confirm-address", signer=_ClockSigner)
+
+
+@functools.lru_cache(maxsize=8)
+def _manage_serializer_for(secret: str | bytes) -> URLSafeSerializer:
+    return URLSafeSerializer(secret, salt="manage-registration")
+
+
 def _confirm_serializer() -> URLSafeTimedSerializer:
-    return URLSafeTimedSerializer(
-        current_app.config["SECRET_KEY"], salt="confirm-address", signer=_ClockSigner
-    )
+    return _confirm_serializer_for(current_app.config["SECRET_KEY"])
 
 
 def _manage_serializer() -> URLSafeSerializer:
-    return URLSafeSerializer(current_app.config["SECRET_KEY"], salt="manage-registration")
+    return _manage_serializer_for(current_app.config["SECRET_KEY"])
 
 
 class Linked(Protocol):

@@ -94,7 +94,13 @@ def external_url(endpoint: str, **values: object) -> str:
 
 
 def _sender_domain() -> str:
-    return parseaddr(current_app.config["MAIL_DEFAULT_SENDER"])[1].rpartition("@")[2] or "localhost"
+    return _domain_of(current_app.config["MAIL_DEFAULT_SENDER"])
+
+
+@functools.lru_cache(maxsize=8)
+def _domain_of(sender: str) -> str:
+    """The domain of a sender's address (parsed once: every queued message asks)."""
+    return parseaddr(sender)[1].rpartition("@")[2] or "localhost"
 
 
 def new_calendar_uid(public_id: str) -> str:
