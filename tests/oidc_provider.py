@@ -370,6 +370,12 @@ def through_provider(client: Any, start: str, user: str, *, extra: str = "") -> 
     browser to the provider, which, told the user by `login_hint`, sends it back to our
     redirect URI with a code; returns our answer to that. `extra` is added to the callback's
     query (a tampered state, say)."""
+    return back_to_app(client, to_provider(client, start, user), extra)
+
+
+def to_provider(client: Any, start: str, user: str) -> str:
+    """The first half of the dance: where the provider sends the browser back (our redirect
+    URI, with a code and the state), not followed yet."""
     import requests
 
     started = client.get(start)
@@ -378,7 +384,7 @@ def through_provider(client: Any, start: str, user: str, *, extra: str = "") -> 
     hint = urlencode({"login_hint": USERS[user]["email"]})
     answer = requests.get(f"{authorize}&{hint}", allow_redirects=False, timeout=5)
     assert answer.status_code == 302, answer.text
-    return back_to_app(client, answer.headers["Location"], extra)
+    return str(answer.headers["Location"])
 
 
 def back_to_app(client: Any, location: str, extra: str = "") -> Any:

@@ -15,7 +15,7 @@ from registration.models import Registration, Status, User
 from registration.views.proconnect import ALREADY_REGISTERED, NOT_AN_AGENT
 
 from ..factories import form_data, make_record, make_registration, make_user, outbox, sign_in
-from ..oidc_provider import USERS, back_to_app, through_provider
+from ..oidc_provider import USERS, back_to_app, through_provider, to_provider
 
 SLUG = "atelier-des-communs"
 REGISTER = f"/agenda/{SLUG}/inscription"
@@ -202,14 +202,7 @@ def test_someone_without_a_public_role_is_sent_to_the_email_path(proconnect_app,
 
 def test_a_tampered_state_is_refused_without_an_error_page(proconnect_app, oidc):
     client = proconnect_app.test_client()
-    started = client.get(START)
-    import requests
-
-    hint = USERS["etat"]["email"]
-    answer = requests.get(
-        f"{started.headers['Location']}&login_hint={hint}", allow_redirects=False, timeout=5
-    )
-    location = answer.headers["Location"].replace("state=", "state=x")
+    location = to_provider(client, START, "etat").replace("state=", "state=x")
     back = back_to_app(client, location)
     assert back.status_code == 302 and back.headers["Location"] == REGISTER
     page = client.get(REGISTER).get_data(as_text=True)
@@ -231,18 +224,11 @@ def test_a_state_that_is_not_ascii_is_refused_without_an_error_page(proconnect_a
 
 def test_a_callback_replayed_is_refused(proconnect_app, oidc):
     client = proconnect_app.test_client()
-    started = client.get(START)
-    import requests
-
-    answer = requests.get(
-        f"{started.headers['Location']}&login_hint={USERS['etat']['email']}",
-        allow_redirects=False,
-        timeout=5,
-    )
-    assert back_to_app(client, answer.headers["Location"]).headers["Location"] == REGISTER
+    callback = to_provider(client, START, "etat")
+    assert back_to_app(client, callback).headers["Location"] == REGISTER
     with client.session_transaction() as session:
         session.pop(proconnect.IDENTITY_KEY)
-    again = back_to_app(client, answer.headers["Location"])
+    again = back_to_app(client, callback)
     assert again.status_code == 302
     assert "n’a pas abouti" in client.get(REGISTER).get_data(as_text=True)
     with client.session_transaction() as session:
@@ -363,16 +349,9 @@ def test_provider_down_at_the_start_brings_the_user_back_with_a_message(proconne
 
 def test_provider_down_at_the_token_step(proconnect_app, oidc):
     client = proconnect_app.test_client()
-    started = client.get(START)
-    import requests
-
-    answer = requests.get(
-        f"{started.headers['Location']}&login_hint={USERS['etat']['email']}",
-        allow_redirects=False,
-        timeout=5,
-    )
+    callback = to_provider(client, START, "etat")
     oidc.stop()
-    back = back_to_app(client, answer.headers["Location"])
+    back = back_to_app(client, callback)
     assert back.status_code == 302 and back.headers["Location"] == REGISTER
     assert "ProConnect ne répond pas" in client.get(REGISTER).get_data(as_text=True)
 
