@@ -30,6 +30,7 @@ from registration.models import (
     StatusChange,
     User,
 )
+from registration.registrations import api as registrations_api
 from registration.registrations import seats
 
 PASSWORD = "un mot de passe solide"
@@ -202,6 +203,20 @@ def form_data(**overrides: Any) -> dict[str, Any]:
     }
     data.update(overrides)
     return {k: v for k, v in data.items() if v is not None}
+
+
+def registrant(**overrides: Any) -> registrations_api.Registrant:
+    """What a valid form gives the registration API (form_data's agent and answer)."""
+    values: dict[str, Any] = {
+        "email": "camille.durand@numerique.gouv.fr",
+        "first_name": "Camille",
+        "last_name": "Durand",
+        "employer": "DINUM",
+        "job_title": "Cheffe de projet",
+        "answers": {"atelier": "Logiciels libres"},
+    }
+    values.update(overrides)
+    return registrations_api.Registrant(**values)
 
 
 def register_url(event: Event) -> str:

@@ -25,7 +25,7 @@ from registration.models import OutboxStatus, Registration, Status
 from registration.registrations import api
 
 from .conftest import CONTENT, ROOT, SMTPServer, base_config, postgres_url
-from .factories import make_registration, outbox, statements
+from .factories import make_registration, outbox, registrant, statements
 
 FLASK = Path(sys.executable).with_name("flask")  # .venv/bin/flask
 DEADLINE = 60.0  # generous: the worker looks at least every 2 s; a busy machine is slow
@@ -149,18 +149,10 @@ def test_a_sign_up_wakes_the_workers_after_each_commit_not_inside_it(
     serialise the commits of every sign-up behind one lock."""
     monkeypatch.setattr(mail, "WAKE_EVERY", 0.0)  # each commit wakes them, however close
     url = postgres_app.config["SQLALCHEMY_DATABASE_URI"].replace("+psycopg", "")
-    registrant = api.Registrant(
-        email="camille.durand@numerique.gouv.fr",
-        first_name="Camille",
-        last_name="Durand",
-        employer="DINUM",
-        job_title="Cheffe de projet",
-        answers={"atelier": "Logiciels libres"},
-    )
     with psycopg.connect(url, autocommit=True) as listener:
         listener.execute("LISTEN outbox")
         with statements(postgres_app) as sent, postgres_app.app_context():
-            api.register(event, registrant)
+            api.register(event, registrant())
             [row] = db.session.scalars(sa.select(Registration)).all()
             api.confirm(event, links.confirm_token(row))
         assert not any("pg_notify" in statement for statement in sent), sent

@@ -29,6 +29,7 @@ from ..factories import (
     make_registration,
     outbox,
     record_of,
+    registrant,
     registrations,
     set_now,
     statements,
@@ -36,19 +37,6 @@ from ..factories import (
 
 EMAIL = "camille.durand@numerique.gouv.fr"
 AFTER_HOLD = "2023-05-21T10:00:01+02:00"  # 24 h and a second after the frozen clock
-
-
-def registrant(**overrides: Any) -> api.Registrant:
-    values: dict[str, Any] = {
-        "email": EMAIL,
-        "first_name": "Camille",
-        "last_name": "Durand",
-        "employer": "DINUM",
-        "job_title": "Cheffe de projet",
-        "answers": {"atelier": "Logiciels libres"},
-    }
-    values.update(overrides)
-    return api.Registrant(**values)
 
 
 def register(app: Flask, event: Event, **overrides: Any) -> api.Outcome:

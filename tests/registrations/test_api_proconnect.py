@@ -15,22 +15,15 @@ from registration.models import Status, StatusChange
 from registration.registrations import api
 from registration.registrations.exceptions import RegistrationClosed
 
+from .. import factories
 from ..factories import make_record, make_registration, outbox, record_of, registrations
 
 EMAIL = "camille.durand@test.proconnect.gouv.fr"  # on no domain list: ProConnect's roles vouch
 
 
 def registrant(**overrides: Any) -> api.Registrant:
-    values: dict[str, Any] = {
-        "email": EMAIL,
-        "first_name": "Camille",
-        "last_name": "Durand",
-        "employer": "Direction interministérielle du numérique",
-        "job_title": "Cheffe de projet",
-        "answers": {"atelier": "Logiciels libres"},
-    }
-    values.update(overrides)
-    return api.Registrant(**values)
+    values = {"email": EMAIL, "employer": "Direction interministérielle du numérique"}
+    return factories.registrant(**{**values, **overrides})
 
 
 def register(app: Flask, event: Event, **overrides: Any) -> api.Confirmation:

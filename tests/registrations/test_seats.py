@@ -21,6 +21,7 @@ from ..factories import (
     make_registration,
     outbox,
     record_of,
+    registrant,
     registrations,
     set_now,
     statements,
@@ -47,17 +48,6 @@ def seat_newcomer(app: Flask, event) -> bool:
 def dialect(app: Flask) -> str:
     with app.app_context():
         return db.engine.dialect.name
-
-
-def registrant(email: str) -> api.Registrant:
-    return api.Registrant(
-        email=email,
-        first_name="Camille",
-        last_name="Durand",
-        employer="DINUM",
-        job_title="Cheffe de projet",
-        answers={"atelier": "Logiciels libres"},
-    )
 
 
 # --- lock_event -----------------------------------------------------------------------------
@@ -292,11 +282,11 @@ def confirm(app: Flask, event, email: str) -> Status:
 def test_registering_follows_the_edited_file(app, event):
     smaller = dataclasses.replace(event, capacity=1)
     with app.app_context():
-        assert api.register(smaller, registrant("a@numerique.gouv.fr")).full is False
+        assert api.register(smaller, registrant(email="a@numerique.gouv.fr")).full is False
     assert confirm(app, smaller, "a@numerique.gouv.fr") == Status.CONFIRMED
     with app.app_context():
-        assert api.register(smaller, registrant("b@numerique.gouv.fr")).full is True
-        assert api.register(event, registrant("c@numerique.gouv.fr")).full is False
+        assert api.register(smaller, registrant(email="b@numerique.gouv.fr")).full is True
+        assert api.register(event, registrant(email="c@numerique.gouv.fr")).full is False
     assert confirm(app, smaller, "b@numerique.gouv.fr") == Status.WAITLISTED
     assert confirm(app, event, "c@numerique.gouv.fr") == Status.CONFIRMED
 
@@ -322,7 +312,7 @@ def test_the_waiting_list_goes_before_a_newcomer_when_the_file_raised_the_places
     waiting = make_registration(app, one_place, Status.WAITLISTED)
     two_places = dataclasses.replace(event, capacity=2)
     with app.app_context():
-        outcome = api.register(two_places, registrant("newcomer@numerique.gouv.fr"))
+        outcome = api.register(two_places, registrant(email="newcomer@numerique.gouv.fr"))
     assert outcome.full is True  # the free seat is the waiting agent's
     statuses = {r.email: r.status for r in registrations(app)}
     assert statuses[waiting.email] == Status.WAITLISTED  # registering writes no seat
