@@ -16,7 +16,8 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from flask import current_app
-from sqlalchemy import update
+from sqlalchemy import ColumnElement, update
+from sqlalchemy.orm import Session
 
 from .. import clock, content
 from ..backoffice.api import audit
@@ -166,20 +167,16 @@ def check_in(
     """Record the arrival of a registration of this event (a scan, or the search by name)."""
     with transaction() as session:
         now = clock.now()
-        recorded = session.execute(
-            update(Registration)
-            .where(
-                Registration.event_id == queries.event_id_of(event.slug),
-                Registration.public_id == public_id,
-                Registration.checked_in_at.is_(None),
-                Registration.status == Status.CONFIRMED,
-            )
-            .values(checked_in_at=_arrival_time(scanned_at, now), checked_in_by=user.id)
-            .returning(Registration.first_name, Registration.last_name, Registration.email)
-        ).first()
+        recorded = _at_the_door(
+            session,
+            event,
+            public_id,
+            (Registration.checked_in_at.is_(None), Registration.status == Status.CONFIRMED),
+            checked_in_at=_arrival_time(scanned_at, now),
+            checked_in_by=user.id,
+        )
         if recorded is not None:
-            details = f"{recorded.first_name} {recorded.last_name} ({recorded.email})"
-            audit(session, user.email, "checkin", event.slug, details)
+            audit(session, user.email, "checkin", event.slug, recorded)
         found = queries.at_the_door(session, event, public_id)
     if found is None:
         return _refused(
@@ -216,20 +213,40 @@ def check_in(
 def undo(event: Event, public_id: str, user: User) -> queries.AtTheDoor:
     """Clear a recorded arrival (a mistake at the door); NothingToUndo if there is none."""
     with transaction() as session:
-        undone = session.execute(
-            update(Registration)
-            .where(
-                Registration.event_id == queries.event_id_of(event.slug),
-                Registration.public_id == public_id,
-                Registration.checked_in_at.is_not(None),
-            )
-            .values(checked_in_at=None, checked_in_by=None)
-            .returning(Registration.first_name, Registration.last_name, Registration.email)
-        ).first()
+        undone = _at_the_door(
+            session,
+            event,
+            public_id,
+            (Registration.checked_in_at.is_not(None),),
+            checked_in_at=None,
+            checked_in_by=None,
+        )
         if undone is None:
             raise NothingToUndo("Aucune arrivée à annuler pour cette inscription.")
-        details = f"{undone.first_name} {undone.last_name} ({undone.email})"
-        audit(session, user.email, "checkin-undo", event.slug, details)
+        audit(session, user.email, "checkin-undo", event.slug, undone)
         found = queries.at_the_door(session, event, public_id)
     assert found is not None
     return found
+
+
+def _at_the_door(
+    session: Session,
+    event: Event,
+    public_id: str,
+    only_if: tuple[ColumnElement[bool], ...],
+    **values: Any,
+) -> str | None:
+    """One guarded UPDATE of a registration of this event, made only where `only_if` holds
+    (two doors, one code: one of them wins): who it was, for the audit log, or None when
+    nothing matched."""
+    row = session.execute(
+        update(Registration)
+        .where(
+            Registration.event_id == queries.event_id_of(event.slug),
+            Registration.public_id == public_id,
+            *only_if,
+        )
+        .values(**values)
+        .returning(Registration.first_name, Registration.last_name, Registration.email)
+    ).first()
+    return None if row is None else f"{row.first_name} {row.last_name} ({row.email})"
