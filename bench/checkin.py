@@ -13,14 +13,13 @@ arrived already. A run is the mean of 50 requests; min and median of 3 runs.
 
 from __future__ import annotations
 
-import tempfile
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
-from common import Results, app_env, best_and_median, databases, migrate
+from common import Results, app_env, best_and_median, dialect, migrate, on_each_database
 from exports import CONTENT, SLUG, N, app_client, seed
 
 REQUESTS = 50
@@ -105,7 +104,7 @@ def bare_updates(url: str, event_id: int, public_ids: list[str]) -> Iterator[Cal
 
 
 def bench_database(url: str, workdir: Path, results: Results) -> None:
-    kind = url.split(":")[0].split("+")[0]
+    kind = dialect(url)
     migrate(app_env(url, workdir, CONTENT_DIR=str(CONTENT)))
     client = app_client(url, workdir)
     event_id = seed(url, N)
@@ -145,12 +144,8 @@ def bench_database(url: str, workdir: Path, results: Results) -> None:
 
 
 def main() -> None:
-    results = Results("checkin")
-    print(f"Check-in; mean of {REQUESTS} requests, min of {RUNS} runs")
-    with tempfile.TemporaryDirectory(prefix="bench-checkin-") as folder:
-        for url in databases(Path(folder)):
-            bench_database(url, Path(folder), results)
-    results.write()
+    title = f"Check-in; mean of {REQUESTS} requests, min of {RUNS} runs"
+    on_each_database("checkin", title, bench_database)
 
 
 if __name__ == "__main__":

@@ -15,6 +15,7 @@ import socket
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 from collections.abc import Callable, Iterator
@@ -121,6 +122,22 @@ def databases(workdir: Path) -> list[str]:
     if POSTGRES_URL:
         urls.append(POSTGRES_URL)
     return urls
+
+
+def dialect(url: str) -> str:
+    """ "sqlite" or "postgresql": what a figure's name says it ran on."""
+    return url.split(":", 1)[0].split("+", 1)[0]
+
+
+def on_each_database(name: str, title: str, bench: Callable[[str, Path, Results], None]) -> None:
+    """`bench(url, workdir, results)` on each of databases(), in a temporary folder, after
+    printing `title`; then bench/results/<name>.json."""
+    results = Results(name)
+    print(title)
+    with tempfile.TemporaryDirectory(prefix=f"bench-{name}-") as folder:
+        for url in databases(Path(folder)):
+            bench(url, Path(folder), results)
+    results.write()
 
 
 def app_env(database_url: str, workdir: Path, **extra: str) -> dict[str, str]:

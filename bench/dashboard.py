@@ -11,13 +11,12 @@ min and median of 3 runs.
 
 from __future__ import annotations
 
-import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from common import Results, app_env, best_and_median, databases, migrate
+from common import Results, app_env, best_and_median, dialect, migrate, on_each_database
 from exports import CONTENT, SLUG, N, app_client, seed
 
 REQUESTS = 10
@@ -67,7 +66,7 @@ def bare_aggregate(url: str, event_id: int) -> Callable[[], float]:
 
 
 def bench_database(url: str, workdir: Path, results: Results) -> None:
-    kind = url.split(":")[0].split("+")[0]
+    kind = dialect(url)
     migrate(app_env(url, workdir, CONTENT_DIR=str(CONTENT)))
     client = app_client(url, workdir)
     for attendees in (0, N):
@@ -89,12 +88,8 @@ def bench_database(url: str, workdir: Path, results: Results) -> None:
 
 
 def main() -> None:
-    results = Results("dashboard")
-    print(f"Dashboard and attendee list; mean of {REQUESTS} requests, min of 3 runs")
-    with tempfile.TemporaryDirectory(prefix="bench-dashboard-") as folder:
-        for url in databases(Path(folder)):
-            bench_database(url, Path(folder), results)
-    results.write()
+    title = f"Dashboard and attendee list; mean of {REQUESTS} requests, min of 3 runs"
+    on_each_database("dashboard", title, bench_database)
 
 
 if __name__ == "__main__":

@@ -31,7 +31,7 @@ import sqlalchemy as sa
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from common import ROOT, Results, app_env, best_and_median, databases, migrate
+from common import ROOT, Results, app_env, best_and_median, dialect, migrate, on_each_database
 
 N = int(os.environ.get("BENCH_ATTENDEES", "100000"))
 CONTENT = ROOT / "tests" / "fixtures" / "content"
@@ -321,7 +321,7 @@ def _ms(values: tuple[float, float]) -> tuple[float, float]:
 
 
 def bench_database(url: str, workdir: Path, results: Results) -> None:
-    kind = url.split(":")[0].split("+")[0]
+    kind = dialect(url)
     env = app_env(url, workdir, CONTENT_DIR=str(CONTENT))
     migrate(env)
     started = time.perf_counter()
@@ -394,12 +394,8 @@ def bench_database(url: str, workdir: Path, results: Results) -> None:
 
 
 def main() -> None:
-    results = Results("exports")
-    print(f"Exports of {N:,} attendees; min of 3 runs, median in the note")
-    with tempfile.TemporaryDirectory(prefix="bench-exports-") as folder:
-        for url in databases(Path(folder)):
-            bench_database(url, Path(folder), results)
-    results.write()
+    title = f"Exports of {N:,} attendees; min of 3 runs, median in the note"
+    on_each_database("exports", title, bench_database)
 
 
 if __name__ == "__main__":

@@ -38,6 +38,7 @@ from bench.common import (
     Results,
     app_env,
     databases,
+    dialect,
     free_port,
     gunicorn,
     migrate,
@@ -186,7 +187,7 @@ def main() -> None:
                 "MAIL_SERVER": "127.0.0.1",
                 "CONTENT_DIR": str(ROOT / "content"),
             }
-            kind = url.split(":")[0].split("+")[0]
+            kind = dialect(url)
             print(f"{kind}: {VISITS} visitors one after the other, gunicorn 2 workers")
             with answering_smtp() as port:
                 healthy, _ = scenario(app_env(url, workdir, **common, MAIL_PORT=str(port)))

@@ -18,7 +18,6 @@ import os
 import secrets
 import statistics
 import sys
-import tempfile
 import urllib.request
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -28,7 +27,7 @@ import sqlalchemy as sa
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.common import Load, Results, app_env, databases, gunicorn, migrate, wrk
+from bench.common import Load, Results, app_env, dialect, gunicorn, migrate, on_each_database, wrk
 from registration.models import EventRecord, Registration, Status
 
 SLUG = "la-dinum-en-action"
@@ -126,8 +125,8 @@ def report(results: Results, label: str, ours: list[Load], peer: list[Load]) -> 
     )
 
 
-def measure_database(results: Results, url: str, workdir: Path) -> None:
-    kind = url.split(":", 1)[0].split("+", 1)[0]
+def measure_database(url: str, workdir: Path, results: Results) -> None:
+    kind = dialect(url)
     env = app_env(url, workdir)
     migrate(env)
     event_id = event_row(url)
@@ -169,13 +168,8 @@ def measure_database(results: Results, url: str, workdir: Path) -> None:
 
 
 def main() -> None:
-    results = Results("page")
-    print("event page (gunicorn, 2 sync workers; wrk -t2 -c32) vs peer serving the same bytes")
-    with tempfile.TemporaryDirectory(prefix="bench-page-") as folder:
-        workdir = Path(folder)
-        for url in databases(workdir):
-            measure_database(results, url, workdir)
-    results.write()
+    title = "event page (gunicorn, 2 sync workers; wrk -t2 -c32) vs peer serving the same bytes"
+    on_each_database("page", title, measure_database)
 
 
 if __name__ == "__main__":

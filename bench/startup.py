@@ -22,13 +22,12 @@ import os
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.common import ROOT, Results, app_env, databases, migrate
+from bench.common import ROOT, Results, app_env, dialect, migrate, on_each_database
 
 RUNS = int(os.environ.get("BENCH_RUNS", "5"))
 OURS = "from wsgi import app"
@@ -55,8 +54,8 @@ def start(code: str, env: dict[str, str]) -> tuple[float, float, float]:
     return ready, exited, usage.ru_utime + usage.ru_stime
 
 
-def measure(results: Results, url: str, workdir: Path) -> None:
-    kind = url.split(":", 1)[0].split("+", 1)[0]
+def measure(url: str, workdir: Path, results: Results) -> None:
+    kind = dialect(url)
     env = {k: v for k, v in app_env(url, workdir).items() if k != "PYTHONDONTWRITEBYTECODE"}
     migrate(env)
     start(OURS, env), start(PEER, env)  # writes the bytecode cache
@@ -80,12 +79,8 @@ def measure(results: Results, url: str, workdir: Path) -> None:
 
 
 def main() -> None:
-    results = Results("startup")
-    print("start-up in a fresh process (python -c), vs a minimal Flask app")
-    with tempfile.TemporaryDirectory(prefix="bench-startup-") as folder:
-        for url in databases(Path(folder)):
-            measure(results, url, Path(folder))
-    results.write()
+    title = "start-up in a fresh process (python -c), vs a minimal Flask app"
+    on_each_database("startup", title, measure)
 
 
 if __name__ == "__main__":
