@@ -110,17 +110,8 @@ def configure_sqlite(engine: Engine) -> None:
 def transaction() -> Iterator[Session]:
     """A writing transaction: commit on success, roll back on any error. On PostgreSQL its
     statements run between one BEGIN and one COMMIT (READ COMMITTED, the server's default);
-    on SQLite it begins with the write lock (BEGIN IMMEDIATE).
-
-    A read begun earlier in the request ends first, so that the write starts afresh with the
-    write lock (on SQLite a read snapshot cannot become a write once another writer went by;
-    on PostgreSQL the read ran in autocommit, and its connection goes back to the pool).
-    """
-    session = db.session()
-    if session.in_transaction():
-        session.commit()
-    with _transactional(session):
-        session.connection(execution_options=_WRITE)
+    on SQLite it begins with the write lock (BEGIN IMMEDIATE)."""
+    with _transactional(_WRITE) as session:
         try:
             yield session
             session.commit()
@@ -133,11 +124,7 @@ def transaction() -> Iterator[Session]:
 def read_transaction() -> Iterator[Session]:
     """Reads in one transaction, rolled back at the end: what a server-side cursor
     (`yield_per`) needs on PostgreSQL, which declares one only inside a transaction block."""
-    session = db.session()
-    if session.in_transaction():
-        session.commit()
-    with _transactional(session):
-        session.connection()
+    with _transactional() as session:
         try:
             yield session
         finally:
@@ -145,13 +132,22 @@ def read_transaction() -> Iterator[Session]:
 
 
 @contextmanager
-def _transactional(session: Session) -> Iterator[None]:
-    """Meanwhile the session uses the engine itself, not its autocommit twin: its pooled
+def _transactional(execution_options: dict[str, Any] | None = None) -> Iterator[Session]:
+    """The session in a transaction of its own, begun now.
+
+    A read begun earlier in the request ends first, so that the transaction starts afresh
+    (on SQLite a read snapshot cannot become a write once another writer went by; on
+    PostgreSQL the read ran in autocommit, and its connection goes back to the pool).
+    Meanwhile the session uses the engine itself, not its autocommit twin: its pooled
     connections are back at the server's default (SQLAlchemy resets the twin's autocommit
     when a connection returns to the pool), so a real transaction, with nothing to set."""
+    session = db.session()
+    if session.in_transaction():
+        session.commit()
     outer = session.info.get(TRANSACTIONAL, False)
     session.info[TRANSACTIONAL] = True
     try:
-        yield
+        session.connection(execution_options=execution_options)
+        yield session
     finally:
         session.info[TRANSACTIONAL] = outer
