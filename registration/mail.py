@@ -34,7 +34,17 @@ from urllib.parse import urlsplit
 import idna
 from flask import current_app, render_template
 from flask_mail import Connection
-from sqlalchemy import ColumnElement, bindparam, func, insert, or_, select, tuple_, update
+from sqlalchemy import (
+    BindParameter,
+    ColumnElement,
+    bindparam,
+    func,
+    insert,
+    or_,
+    select,
+    tuple_,
+    update,
+)
 from sqlalchemy import event as sa_event
 from sqlalchemy.engine import Connection as DBConnection
 from sqlalchemy.engine import Engine
@@ -280,12 +290,13 @@ _HISTORY = (
 )
 
 
-def _last_calendar(column: Any, attendee: Any = None) -> Any:
-    """`column` of the registration's latest calendar message."""
+def _last_calendar(column: Any, attendee: Any) -> Any:
+    """`column` of the latest calendar message of the registration `attendee` (a column or a
+    bound id)."""
     return (
         select(column)
         .where(
-            OutboxMessage.attendee_id == (bindparam("attendee") if attendee is None else attendee),
+            OutboxMessage.attendee_id == attendee,
             OutboxMessage.kind.in_(sorted(WITH_CALENDAR)),
         )
         .order_by(OutboxMessage.id.desc())
@@ -305,9 +316,12 @@ def invitation_state(attendee: Any) -> tuple[Any, Any, Any]:
     )
 
 
-_LAST_CALENDAR = select(_last_calendar(OutboxMessage.params), _last_calendar(OutboxMessage.ics))
+_ATTENDEE: BindParameter[int] = bindparam("attendee")
+_LAST_CALENDAR = select(
+    _last_calendar(OutboxMessage.params, _ATTENDEE), _last_calendar(OutboxMessage.ics, _ATTENDEE)
+)
 # An invitation's read, in one round trip (it sits in a confirmation's transaction).
-_INVITATION_STATE = select(*invitation_state(bindparam("attendee")))
+_INVITATION_STATE = select(*invitation_state(_ATTENDEE))
 
 
 def _calendar_uid(
